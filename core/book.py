@@ -1,0 +1,344 @@
+"""L3 order book with price-time priority and the matching loop.
+
+Design (why it is faster than a SortedDict of deques):
+
+* Each side keeps ``levels``, a plain dict from integer tick to ``Level``, and caches ``best``;
+  reading the best price is an attribute load.
+* The next-best price after a level empties comes from a binary heap of level prices with lazy
+  deletion (``heapq`` runs in C). A price enters the heap once while it has a level; stale
+  entries are dropped when they surface.
+* A level's FIFO is a ``deque``. Cancels are O(1): the order is marked dead and skipped when it
+  reaches the front; a level with many dead entries is compacted.
+
+All prices are ticks and all quantities lots (integers). The book knows nothing of accounts'
+balances or fees: the engine settles the fills this module reports.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from heapq import heappop, heappush, nlargest, nsmallest
+
+from core.orders import (
+    BUY,
+    STP_CANCEL_BOTH,
+    STP_CANCEL_NEWEST,
+    STP_CANCEL_OLDEST,
+    STP_DECREMENT,
+    STP_NONE,
+    Order,
+)
+
+_COMPACT_MIN_DEAD = 32
+
+
+class Level:
+    """All resting orders at one price, oldest first."""
+
+    __slots__ = ("price", "orders", "qty", "count", "dead")
+
+    def __init__(self, price: int) -> None:
+        self.price = price
+        self.orders: deque[Order] = deque()
+        self.qty = 0  # visible lots
+        self.count = 0  # live orders
+        self.dead = 0  # cancelled orders still sitting in the deque
+
+    def compact(self) -> None:
+        """Drop dead entries so a level that never trades does not grow without bound."""
+        self.orders = deque(o for o in self.orders if o.live)
+        self.dead = 0
+
+
+class BookSide:
+    """One side of the book. ``ks`` is +1 for asks (best = lowest) and -1 for bids."""
+
+    __slots__ = ("ks", "levels", "heap", "in_heap", "best")
+
+    def __init__(self, ks: int) -> None:
+        self.ks = ks
+        self.levels: dict[int, Level] = {}
+        self.heap: list[int] = []
+        self.in_heap: set[int] = set()
+        self.best: int | None = None
+
+    def add(self, order: Order) -> None:
+        price = order.price
+        level = self.levels.get(price)
+        if level is None:
+            level = Level(price)
+            self.levels[price] = level
+            if price not in self.in_heap:
+                heappush(self.heap, price * self.ks)
+                self.in_heap.add(price)
+            best = self.best
+            if best is None or price * self.ks < best * self.ks:
+                self.best = price
+        level.orders.append(order)
+        level.qty += order.visible
+        level.count += 1
+
+    def remove_level(self, price: int) -> None:
+        del self.levels[price]
+        if price == self.best:
+            self.best = self._next_best()
+
+    def _next_best(self) -> int | None:
+        heap, levels, ks, in_heap = self.heap, self.levels, self.ks, self.in_heap
+        while heap:
+            price = heap[0] * ks
+            if price in levels:
+                return price
+            heappop(heap)
+            in_heap.discard(price)
+        return None
+
+    def unlink(self, order: Order) -> None:
+        """Remove a resting order (cancel): O(1), the deque entry is skipped later."""
+        order.live = False
+        level = self.levels[order.price]
+        level.qty -= order.visible
+        level.count -= 1
+        if level.count == 0:
+            self.remove_level(order.price)
+        else:
+            level.dead += 1
+            if level.dead > _COMPACT_MIN_DEAD and level.dead > level.count:
+                level.compact()
+
+    def depth(self, n: int) -> list[tuple[int, int, int]]:
+        """Top ``n`` levels as (price, visible qty, order count), best first."""
+        pick = nsmallest if self.ks == 1 else nlargest
+        prices = pick(n, self.levels)
+        levels = self.levels
+        return [(p, levels[p].qty, levels[p].count) for p in prices]
+
+    def orders_in_priority(self) -> list[Order]:
+        """Every live order, best price first, then time priority."""
+        out: list[Order] = []
+        for price in sorted(self.levels, key=lambda p: p * self.ks):
+            out.extend(o for o in self.levels[price].orders if o.live)
+        return out
+
+
+class OrderBook:
+    """Bids, asks and an id index for one symbol. ``version`` bumps on every change."""
+
+    __slots__ = ("symbol", "bids", "asks", "orders", "version", "_seq")
+
+    def __init__(self, symbol: str = "") -> None:
+        self.symbol = symbol
+        self.bids = BookSide(-1)
+        self.asks = BookSide(1)
+        self.orders: dict[str, Order] = {}
+        self.version = 0
+        self._seq = 0
+
+    # --- queries -------------------------------------------------------------------------
+    @property
+    def best_bid(self) -> int | None:
+        return self.bids.best
+
+    @property
+    def best_ask(self) -> int | None:
+        return self.asks.best
+
+    def would_cross(self, side: int, price: int) -> bool:
+        """True if a limit order at ``price`` would take liquidity."""
+        if side == BUY:
+            best = self.asks.best
+            return best is not None and best <= price
+        best = self.bids.best
+        return best is not None and best >= price
+
+    def depth(self, n: int = 20) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """Aggregated L2 view (price, qty, orders) per side, best first."""
+        return self.bids.depth(n), self.asks.depth(n)
+
+    def fillable(
+        self, side: int, limit: int | None, qty: int, stp_account: str | None, budget: int | None
+    ) -> int:
+        """Lots a taker could fill right now (for FOK), without changing anything.
+
+        Orders of ``stp_account`` are skipped (self-trade prevention would not let them fill);
+        ``budget`` caps the notional in tick*lot units (market buys limited by balance).
+        """
+        opp = self.asks if side == BUY else self.bids
+        ks = opp.ks
+        got = 0
+        for price in sorted(opp.levels, key=lambda p: p * ks):
+            if limit is not None and price * ks > limit * ks:
+                break
+            for o in opp.levels[price].orders:
+                if not o.live or (stp_account is not None and o.account == stp_account):
+                    continue
+                take = min(o.leaves, qty - got)
+                if budget is not None:
+                    take = min(take, budget // price)
+                    budget -= take * price
+                got += take
+                if got >= qty or (budget is not None and budget < price):
+                    return got
+        return got
+
+    # --- mutations -----------------------------------------------------------------------
+    def rest(self, order: Order) -> None:
+        """Put an order in the book at the back of its level's queue."""
+        self._seq += 1
+        order.seq = self._seq
+        self.orders[order.oid] = order
+        (self.bids if order.side == BUY else self.asks).add(order)
+        self.version += 1
+
+    def cancel(self, oid: str) -> Order | None:
+        """Take a resting order out of the book; None if it is not resting."""
+        order = self.orders.pop(oid, None)
+        if order is None:
+            return None
+        (self.bids if order.side == BUY else self.asks).unlink(order)
+        self.version += 1
+        return order
+
+    def reduce(self, order: Order, new_leaves: int) -> None:
+        """Lower a resting order's remaining quantity in place, keeping its priority."""
+        side = self.bids if order.side == BUY else self.asks
+        level = side.levels[order.price]
+        order.leaves = new_leaves
+        if order.visible > new_leaves:
+            level.qty -= order.visible - new_leaves
+            order.visible = new_leaves
+        self.version += 1
+
+    def match(
+        self,
+        taker: Order,
+        limit: int | None,
+        fills: list,
+        stp_actions: list | None = None,
+        refills: list | None = None,
+    ) -> str | None:
+        """Match ``taker`` against the opposite side down to ``limit`` (None = any price).
+
+        Appends ``(maker, price, qty)`` to ``fills``. Self-trade prevention (by account, mode
+        ``taker.stp``) appends ``(kind, order, qty)`` to ``stp_actions``; iceberg refills append
+        the refilled maker to ``refills``. ``taker.budget`` (tick*lot notional units), when
+        set, caps what a taker may spend. Returns why matching stopped early: None (filled,
+        or no more acceptable price), "STP" (taker must be cancelled) or "BUDGET".
+        """
+        opp = self.asks if taker.side == BUY else self.bids
+        levels = opp.levels
+        ks = opp.ks
+        lim_key = None if limit is None else limit * ks
+        leaves = taker.leaves
+        stp = taker.stp
+        t_account = taker.account
+        budget = taker.budget
+        orders_index = self.orders
+        stopped: str | None = None
+        changed = False
+        while leaves > 0:
+            price = opp.best
+            if price is None or (lim_key is not None and price * ks > lim_key):
+                break
+            level = levels[price]
+            q = level.orders
+            while leaves > 0 and q:
+                maker = q[0]
+                if not maker.live:
+                    q.popleft()
+                    level.dead -= 1
+                    continue
+                if stp is not STP_NONE and maker.account == t_account:
+                    action = self._self_trade(taker, maker, level, leaves, stp, stp_actions)
+                    changed = True
+                    if action == "stop":
+                        stopped = "STP"
+                        break
+                    if action == "taker_reduced":
+                        leaves = taker.leaves
+                    continue
+                fill = maker.visible if maker.visible < leaves else leaves
+                if budget is not None:
+                    afford = budget // price
+                    if afford < fill:
+                        fill = afford
+                        if fill == 0:
+                            stopped = "BUDGET"
+                            break
+                    budget -= fill * price
+                fills.append((maker, price, fill))
+                changed = True
+                leaves -= fill
+                maker.visible -= fill
+                maker.leaves -= fill
+                level.qty -= fill
+                if maker.visible == 0:
+                    q.popleft()
+                    if maker.leaves > 0:
+                        # Iceberg: show the next slice at the back of the queue.
+                        vis = maker.display if maker.display < maker.leaves else maker.leaves
+                        maker.visible = vis
+                        self._seq += 1
+                        maker.seq = self._seq
+                        q.append(maker)
+                        level.qty += vis
+                        if refills is not None:
+                            refills.append(maker)
+                    else:
+                        maker.live = False
+                        del orders_index[maker.oid]
+                        level.count -= 1
+            if level.count == 0:
+                opp.remove_level(price)
+            if stopped is not None:
+                break
+        taker.leaves = leaves
+        if taker.visible > leaves:
+            taker.visible = leaves
+        if budget is not None:
+            taker.budget = budget
+        if changed:
+            self.version += 1
+        return stopped
+
+    def _self_trade(
+        self, taker: Order, maker: Order, level: Level, leaves: int, mode: str, actions: list | None
+    ) -> str:
+        """Apply self-trade prevention between ``taker`` and resting ``maker`` of one account."""
+        if actions is None:
+            actions = []
+        if mode == STP_CANCEL_NEWEST:
+            actions.append(("cancel_taker", taker, leaves))
+            return "stop"
+        if mode == STP_CANCEL_OLDEST:
+            actions.append(("cancel_maker", maker, maker.leaves))
+            self._drop_front(maker, level)
+            return "continue"
+        if mode == STP_CANCEL_BOTH:
+            actions.append(("cancel_maker", maker, maker.leaves))
+            self._drop_front(maker, level)
+            actions.append(("cancel_taker", taker, leaves))
+            return "stop"
+        if mode == STP_DECREMENT:
+            cut = min(leaves, maker.leaves)
+            actions.append(("decrement_maker", maker, cut))
+            actions.append(("decrement_taker", taker, cut))
+            taker.leaves = leaves - cut
+            if maker.leaves == cut:
+                self._drop_front(maker, level)
+            else:
+                new_leaves = maker.leaves - cut
+                if maker.visible > new_leaves:
+                    level.qty -= maker.visible - new_leaves
+                    maker.visible = new_leaves
+                maker.leaves = new_leaves
+            return "taker_reduced"
+        raise ValueError(f"unknown STP mode {mode!r}")
+
+    def _drop_front(self, maker: Order, level: Level) -> None:
+        """Remove the maker at the front of ``level`` (STP), leaving the level for the caller."""
+        level.orders.popleft()
+        level.qty -= maker.visible
+        level.count -= 1
+        maker.live = False
+        del self.orders[maker.oid]

@@ -1,0 +1,83 @@
+"""Exact decimal parsing and integer grid conversion.
+
+Prices, quantities and amounts arrive as decimal strings (from exchanges, journals and users).
+They are turned into integers on a grid (ticks, lots, asset units) without ever passing
+through ``float``, so that equality, crossing checks and balance sums are exact.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+# Plain decimal notation only: exchanges never send exponents, and refusing them keeps
+# "1e400" style inputs from ever reaching arithmetic.
+_DECIMAL_RE = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
+MAX_DIGITS = 30
+
+
+class NumberError(ValueError):
+    """A value that is not an exact, finite, well-formed decimal on the expected grid.
+
+    ``code`` is the machine-readable reason used in reject events.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parse_decimal(value: object, field: str = "value") -> Decimal:
+    """Parse a decimal string (or a JSON integer) exactly.
+
+    Floats are refused: a float has already lost the exchange's exact digits.
+    """
+    if isinstance(value, bool):
+        raise NumberError("INVALID_NUMBER", f"{field} must be a decimal string, got a boolean")
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, float):
+        raise NumberError(
+            "INVALID_NUMBER", f"{field} must be a decimal string such as \"0.5\", got the float {value!r}"
+        )
+    else:
+        raise NumberError("INVALID_NUMBER", f"{field} must be a decimal string, got {type(value).__name__}")
+    if len(text) > MAX_DIGITS + 2 or not _DECIMAL_RE.match(text):
+        raise NumberError("INVALID_NUMBER", f"{field} is not a plain decimal number: {str(value)[:40]!r}")
+    return Decimal(text)
+
+
+def to_units(value: object, step: Decimal, field: str = "value") -> int:
+    """Convert a decimal to an integer count of ``step`` units; off-grid values are an error."""
+    dec = parse_decimal(value, field)
+    units, rem = divmod(dec, step)
+    if rem != 0:
+        raise NumberError("OFF_GRID", f"{field} {value} is not a multiple of {format_decimal(step)}")
+    return int(units)
+
+
+def from_units(units: int, step: Decimal) -> str:
+    """Render an integer count of ``step`` units as a plain decimal string on the grid."""
+    return format_decimal(units * step, places=decimal_places(step))
+
+
+def decimal_places(step: Decimal) -> int:
+    """Number of fractional digits needed to show every multiple of ``step``."""
+    exp = step.normalize().as_tuple().exponent
+    return max(0, -int(exp))
+
+
+def format_decimal(value: Decimal, places: int | None = None) -> str:
+    """Plain (never scientific) decimal string; ``places`` fixes the number of fraction digits."""
+    if places is not None:
+        q = Decimal(1).scaleb(-places)
+        return f"{value.quantize(q):f}"
+    text = f"{value.normalize():f}"
+    return text
+
+
+def pow10(n: int) -> int:
+    """10**n as int, for scales."""
+    return 10**n

@@ -1,0 +1,1 @@
+"""Feeds (depends on core only)."""

@@ -1,0 +1,1 @@
+"""Strategies (depends on core only)."""

@@ -1,0 +1,43 @@
+"""The ``tickdesk`` command line (Typer).
+
+Every command prints machine JSON on stdout with ``--json`` and sends logs and progress to
+stderr. Bad input gives a one-line error and a non-zero exit. Heavy imports (textual, duckdb,
+numpy) happen inside the commands that need them so ``tickdesk --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="tickdesk",
+    help="tickdesk: a terminal trading workstation over an exact matching simulator.",
+    no_args_is_help=False,
+    add_completion=True,
+    pretty_exceptions_show_locals=False,
+)
+sim_app = typer.Typer(help="The matching simulator and the simulated market.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print their figures beside a reference.", no_args_is_help=True)
+journal_app = typer.Typer(help="The engine's durable journal (DuckDB): state, export.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+app.add_typer(bench_app, name="bench")
+app.add_typer(journal_app, name="journal")
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error on stderr and exit non-zero."""
+    typer.echo(f"tickdesk: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from tui import commands  # noqa: F401  (registers the commands on ``app``)
+
+    app(prog_name="tickdesk")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""CLI command modules. Importing this package registers every command on ``tui.cli.app``.
+
+One module per command area keeps files small; none of them imports textual at module level.
+"""
+
+import importlib
+
+_MODULES = ("root", "sim", "simmarket", "bench", "journal", "feed")
+
+for _name in _MODULES:
+    try:
+        importlib.import_module(f"tui.commands.{_name}")
+    except ModuleNotFoundError as _exc:  # a command area not written yet
+        if _exc.name != f"tui.commands.{_name}":
+            raise
