@@ -1,0 +1,207 @@
+"""The DuckDB journal store: round trip, group commit, one owning process, refusing foreign files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+import core.journal as journal
+from core.journal import (
+    JournalNotFoundError,
+    JournalStore,
+    NotAJournalError,
+    StoreOwnedError,
+    command_status,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _events(line: int, kind: str) -> list[dict]:
+    if kind == "reject":
+        return [{"event": "rejected", "cmd": line, "id": f"o{line}", "reason": "INSUFFICIENT_BALANCE"}]
+    if kind == "none":
+        return []
+    return [
+        {"event": "accepted", "cmd": line, "id": f"o{line}", "price": "30000.01", "qty": "0.5"},
+        {"event": "trade", "cmd": line, "seq": line, "price": "30000.01", "qty": "0.1", "note": "é\n\"q\""},
+    ]
+
+
+def _fill(store: JournalStore, n: int, start_line: int = 1) -> list[tuple[int, str, list[dict]]]:
+    rows = []
+    for line in range(start_line, start_line + n):
+        kind = ("ok", "reject", "none")[line % 3]
+        raw = orjson.dumps({"op": "new", "id": f"o{line}", "qty": "0.5", "text": "ü"}).decode()
+        evs = _events(line, kind)
+        store.append(line, raw, evs)
+        rows.append((line, raw, evs))
+    return rows
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "j.duckdb"
+    with JournalStore(path) as store:
+        assert store.count() == 0 and store.last_line() == 0 and store.last_seq() == 0
+        rows = _fill(store, 10)
+        assert store.count() == 0 and store.buffered == 10  # nothing durable yet
+        assert store.commit() == 10
+        assert store.buffered == 0 and store.count() == 10 and store.last_line() == 10
+        store.set_meta("source", "cmds.jsonl")
+    with JournalStore(path, read_only=True) as store:
+        got = list(store.iter_commands())
+        assert [c.seq for c in got] == list(range(1, 11))
+        for cmd, (line, raw, evs) in zip(got, rows, strict=True):
+            assert cmd.line == line and cmd.raw == raw
+            assert [orjson.loads(b) for b in cmd.events] == evs
+            assert cmd.status == command_status(evs, line)
+        assert store.status_counts() == {
+            "applied": sum(1 for line, _, e in rows if command_status(e, line) == "applied"),
+            "rejected": sum(1 for line, _, e in rows if command_status(e, line) == "rejected"),
+        }
+        assert store.meta()["source"] == "cmds.jsonl"
+        assert store.get_meta("schema_version") == journal.SCHEMA_VERSION
+        assert store.event_count() == sum(len(e) for _, _, e in rows)
+        assert [r[1] for r in store.iter_raw()] == [r[0] for r in rows]
+
+
+def test_status_is_rejected_only_for_own_first_reject() -> None:
+    assert command_status([{"event": "rejected", "cmd": 3, "reason": "X"}], 3) == "rejected"
+    assert command_status([{"event": "accepted", "cmd": 3}, {"event": "rejected", "cmd": 3}], 3) == "applied"
+    assert command_status([{"event": "rejected", "cmd": 2, "reason": "X"}], 3) == "applied"
+    assert command_status([], 3) == "applied"
+
+
+def test_uncommitted_buffer_is_lost_and_seq_continues(tmp_path: Path) -> None:
+    path = tmp_path / "j.duckdb"
+    with JournalStore(path) as store:
+        _fill(store, 5)
+        store.commit()
+        _fill(store, 3, start_line=6)  # never committed: like a crash before the group commit
+    with JournalStore(path) as store:
+        assert store.count() == 5 and store.last_line() == 5 and store.last_seq() == 5
+        _fill(store, 2, start_line=6)
+        store.commit()
+        assert [c.seq for c in store.iter_commands()] == [1, 2, 3, 4, 5, 6, 7]
+        assert store.last_line() == 7
+
+
+def test_group_commit_policy(tmp_path: Path) -> None:
+    with JournalStore(tmp_path / "j.duckdb", batch_size=4, max_delay=0.020) as store:
+        assert not store.due()  # empty buffer is never due
+        t0 = journal.time.monotonic()
+        for i in range(3):
+            _fill(store, 1, start_line=i + 1)
+            assert not store.due(now=t0)  # below batch size, no time passed
+        assert store.due(now=t0 + 10.0)  # the oldest command waited longer than max_delay
+        _fill(store, 1, start_line=4)
+        assert store.due(now=t0)  # a full batch
+        store.commit()
+        assert not store.due(now=t0 + 10.0)
+        # the delay clock starts at the oldest buffered command of the next batch
+        _fill(store, 1, start_line=5)
+        start = store._oldest
+        assert start is not None and start >= t0
+        assert not store.due(now=start)
+        assert store.due(now=start + 0.021)
+
+
+def test_one_commit_one_transaction_many_batches(tmp_path: Path) -> None:
+    """Batches land whole; chunked read-back crosses chunk boundaries in order."""
+    path = tmp_path / "j.duckdb"
+    with JournalStore(path, batch_size=64) as store:
+        line = 1
+        for size in (64, 1, 200, 7):
+            _fill(store, size, start_line=line)
+            line += size
+            store.commit()
+        assert store.count() == line - 1
+    old = journal._READ_CHUNK
+    journal._READ_CHUNK = 13
+    try:
+        with JournalStore(path, read_only=True) as store:
+            got = list(store.iter_commands())
+            assert [c.line for c in got] == list(range(1, line))
+            assert sum(len(c.events) for c in got) == store.event_count()
+            assert [r[0] for r in store.iter_raw()] == list(range(1, line))
+    finally:
+        journal._READ_CHUNK = old
+
+
+def test_second_process_gets_store_owned_error(tmp_path: Path) -> None:
+    path = tmp_path / "owned.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys
+                sys.path.insert(0, {str(REPO)!r})
+                from core.journal import JournalStore
+                store = JournalStore({str(path)!r})
+                print("ready", flush=True)
+                sys.stdin.readline()
+                store.close()
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        for read_only in (False, True):
+            with pytest.raises(StoreOwnedError) as info:
+                JournalStore(path, read_only=read_only)
+            assert info.value.pid == holder.pid
+            msg = str(info.value)
+            assert str(path) in msg and f"pid {holder.pid}" in msg
+            assert "one process owns a tickdesk store" in msg
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    # once the owner exits, the file opens normally
+    with JournalStore(path) as store:
+        assert store.count() == 0
+
+
+def test_foreign_files_are_refused(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    with pytest.raises(NotAJournalError, match="not a DuckDB database"):
+        JournalStore(text)
+
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE prices (ts BIGINT, px DOUBLE)")
+    con.close()
+    with pytest.raises(NotAJournalError, match="not a tickdesk journal"):
+        JournalStore(other)
+
+    future = tmp_path / "future.duckdb"
+    with JournalStore(future) as store:
+        store.set_meta("schema_version", "99")
+    with pytest.raises(NotAJournalError, match="schema version '99'"):
+        JournalStore(future)
+
+    with pytest.raises(JournalNotFoundError):
+        JournalStore(tmp_path / "missing.duckdb", create=False)
+    assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_read_only_store_refuses_appends(tmp_path: Path) -> None:
+    path = tmp_path / "j.duckdb"
+    JournalStore(path).close()
+    with JournalStore(path, read_only=True) as store:
+        with pytest.raises(journal.JournalError):
+            store.append(1, "{}", [])
