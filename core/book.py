@@ -221,7 +221,8 @@ class OrderBook:
 
         Appends ``(maker, price, qty)`` to ``fills``. Self-trade prevention (by account, mode
         ``taker.stp``) appends ``(kind, order, qty)`` to ``stp_actions``; iceberg refills append
-        the refilled maker to ``refills``. ``taker.budget`` (tick*lot notional units), when
+        ``("refill", maker, visible)`` to ``refills``. Passing one list for all three keeps
+        them in causal order. ``taker.budget`` (tick*lot notional units), when
         set, caps what a taker may spend. Returns why matching stopped early: None (filled,
         or no more acceptable price), "STP" (taker must be cancelled) or "BUDGET".
         """
@@ -283,7 +284,7 @@ class OrderBook:
                         q.append(maker)
                         level.qty += vis
                         if refills is not None:
-                            refills.append(maker)
+                            refills.append(("refill", maker, vis))
                     else:
                         maker.live = False
                         del orders_index[maker.oid]
@@ -326,6 +327,8 @@ class OrderBook:
             taker.leaves = leaves - cut
             if maker.leaves == cut:
                 self._drop_front(maker, level)
+                maker.leaves = 0
+                maker.visible = 0
             else:
                 new_leaves = maker.leaves - cut
                 if maker.visible > new_leaves:
