@@ -249,7 +249,7 @@ class OrderBook:
                     q.popleft()
                     level.dead -= 1
                     continue
-                if stp is not STP_NONE and maker.account == t_account:
+                if stp != STP_NONE and maker.account == t_account:
                     action = self._self_trade(taker, maker, level, leaves, stp, stp_actions)
                     changed = True
                     if action == "stop":
@@ -322,8 +322,9 @@ class OrderBook:
             return "stop"
         if mode == STP_DECREMENT:
             cut = min(leaves, maker.leaves)
-            actions.append(("decrement_maker", maker, cut))
-            actions.append(("decrement_taker", taker, cut))
+            # The 4th element is the order's remaining quantity right after the decrement.
+            actions.append(("decrement_maker", maker, cut, maker.leaves - cut))
+            actions.append(("decrement_taker", taker, cut, leaves - cut))
             taker.leaves = leaves - cut
             if maker.leaves == cut:
                 self._drop_front(maker, level)

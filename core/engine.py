@@ -52,6 +52,7 @@ from core.surveillance import Surveillance, SurveillanceConfig
 from core.triggers import Triggers, would_fire
 
 MS = 1_000_000
+_STP_CANON = {mode: mode for mode in STP_MODES}
 
 
 @dataclass
@@ -482,7 +483,8 @@ class Engine:
         default_tif = "IOC" if otype in (MARKET,) or (otype in CONDITIONAL_TYPES and otype not in PRICED_TYPES) else "GTC"
         tif = choice(cmd, "tif", TIFS, default_tif)
         post_only = flag(cmd, "post_only")
-        stp = choice(cmd, "stp", STP_MODES, self.account_stp.get(account, STP_NONE))
+        # Canonical constant objects, so the matching loop compares cheaply and reliably.
+        stp = _STP_CANON[choice(cmd, "stp", STP_MODES, self.account_stp.get(account, STP_NONE))]
         if otype not in PRICED_TYPES and tif in ("GTC", "GTD"):
             raise Reject("INVALID_TIF", f"a {otype} order cannot rest: tif must be IOC or FOK")
         if post_only and (otype != LIMIT or tif in ("IOC", "FOK")):
@@ -685,13 +687,14 @@ class Engine:
                 return
         actions: list = []  # fills, STP actions and refills, in the order they happened
         stopped = book.match(order, eff_limit, actions, actions, actions)
-        for first, second, qty in actions:
+        for act in actions:
+            first = act[0]
             if first.__class__ is not str:
-                self._settle(first, order, second, qty, inst)
+                self._settle(first, order, act[1], act[2], inst)
             elif first == "refill":
-                self._emit({"event": "refilled", "id": second.oid, "visible_qty": inst.fmt_qty(qty), "leaves_qty": inst.fmt_qty(second.leaves)})
+                self._emit({"event": "refilled", "id": act[1].oid, "visible_qty": inst.fmt_qty(act[2]), "leaves_qty": inst.fmt_qty(act[1].leaves)})
             else:
-                self._apply_stp(first, second, qty, inst)
+                self._apply_stp(act, inst)
         order.budget = None
         if order.leaves == 0:
             self._close(order)
@@ -700,8 +703,10 @@ class Engine:
             self._end_remainder(order, "STP")
             return
         if band is not None and limit != eff_limit:
+            # Liquidity the order would still take lies beyond the band: the move trips the breaker.
             opp_best = book.best_ask if order.side == BUY else book.best_bid
-            if opp_best is not None and (limit is None or (opp_best - limit) * order.side <= 0):
+            beyond = opp_best is not None and (opp_best > band[1] if order.side == BUY else opp_best < band[0])
+            if beyond and (limit is None or (opp_best - limit) * order.side <= 0):
                 self._trip(order, breaker, opp_best)
                 self._end_remainder(order, "HALTED")
                 return
@@ -789,8 +794,9 @@ class Engine:
         if maker.leaves == 0:
             self._close(maker)
 
-    def _apply_stp(self, kind: str, victim: Order, qty: int, inst: Instrument) -> None:
+    def _apply_stp(self, action: tuple, inst: Instrument) -> None:
         """Account for a self-trade-prevention action the book took."""
+        kind, victim, qty = action[0], action[1], action[2]
         if kind == "cancel_maker":
             self._release_all(victim)
             self._emit({"event": "canceled", "id": victim.oid, "leaves_qty": inst.fmt_qty(victim.leaves), "reason": "STP"})
@@ -798,7 +804,7 @@ class Engine:
         elif kind in ("decrement_maker", "decrement_taker"):
             if victim.hold:
                 self._release(victim, self._hold_for(victim, qty, victim.price))
-            self._emit({"event": "decremented", "id": victim.oid, "qty": inst.fmt_qty(qty), "leaves_qty": inst.fmt_qty(victim.leaves), "reason": "STP"})
+            self._emit({"event": "decremented", "id": victim.oid, "qty": inst.fmt_qty(qty), "leaves_qty": inst.fmt_qty(action[3]), "reason": "STP"})
             if victim.leaves == 0 and kind == "decrement_maker":
                 self._release_all(victim)
                 self._close(victim)
