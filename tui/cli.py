@@ -40,4 +40,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # ``python -m tui.cli``: commands register on the importable ``tui.cli.app``, not on this
+    # ``__main__`` copy of the module, so run the real module's entry point.
+    from tui.cli import main as _main
+
+    sys.exit(_main())
