@@ -1,0 +1,88 @@
+"""``tickdesk bench matching``: the engine's book against a plain reference, in one process.
+
+Figures only: the work and the checks live in ``core.bench`` (the trade tapes must match or
+the command fails). Progress goes to stderr; ``--json`` prints one object on stdout.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tui.cli import bench_app, fail
+
+
+def _log(message: str) -> None:
+    typer.echo(f"bench: {message}", err=True)
+
+
+@bench_app.command("matching")
+def bench_matching(
+    ops: Annotated[int, typer.Option("--ops", help="Number of ops in the flow (limit, market, cancel).")] = 200_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the deterministic flow.")] = 1,
+    rounds: Annotated[int, typer.Option("--rounds", help="Timed rounds per implementation (alternating).")] = 3,
+    full_ops: Annotated[
+        int | None,
+        typer.Option("--full-ops", help="Ops of the same flow run through the full engine path "
+                     "(default: all of them; 0 skips the full path)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Busy-venue flow through the engine's book and a SortedDict/deque reference; same tapes or fail."""
+    if ops < 1:
+        fail(f"--ops must be at least 1, got {ops}")
+    if ops > 50_000_000:
+        fail(f"--ops {ops} is too large (at most 50000000)")
+    if rounds < 1 or rounds > 50:
+        fail(f"--rounds must be between 1 and 50, got {rounds}")
+    if full_ops is not None and full_ops < 0:
+        fail(f"--full-ops must be 0 or more, got {full_ops}")
+
+    from core.bench.matching import TapeMismatch, run_benchmark
+
+    try:
+        report = run_benchmark(ops=ops, seed=seed, rounds=rounds, full_ops=full_ops, log=_log)
+    except TapeMismatch as exc:
+        fail(f"engine and reference disagree: {exc}", code=1)
+    if as_json:
+        import orjson
+
+        typer.echo(orjson.dumps(report).decode())
+        return
+    typer.echo(render(report))
+
+
+def render(r: dict) -> str:
+    """A small aligned table for humans."""
+    mix = r["mix"]
+    lines = [
+        f"bench matching: {r['ops']:,} ops (seed {r['seed']}): {mix['limit']:,} limit "
+        f"({mix['limit_marketable']:,} priced through the mid), {mix['market']:,} market, "
+        f"{mix['cancel']:,} cancel ({mix['cancel_live']:,} hit a live order); "
+        f"{r['trades']:,} trades, tapes equal: {'yes' if r['tapes_equal'] else 'NO'}",
+        "",
+        f"{'':30s}{'ops/s':>12s}{'p50 us':>9s}{'p99 us':>9s}{'p99.9 us':>10s}",
+    ]
+
+    def row(name: str, d: dict) -> str:
+        return f"{name:30s}{d['ops_per_s']:>12,}{d['p50_us']:>9.2f}{d['p99_us']:>9.2f}{d['p999_us']:>10.2f}"
+
+    lines.append(row("engine book (pure matching)", r["engine"]))
+    lines.append(row("reference (SortedDict+deque)", r["reference"]))
+    lines.append(f"{'ratio engine/reference':30s}{r['ratio']:>12.2f}x")
+    fp = r.get("full_path")
+    if fp:
+        label = "full path, journal on" if fp["journal"] else "full path, NO journal"
+        lines.append(row(label, fp))
+        if fp.get("without_journal"):
+            lines.append(row("full path, no journal", fp["without_journal"]))
+    lines.append("")
+    lines.append(
+        f"timer overhead {r['timer_overhead_ns']} ns per op (included in latencies); "
+        f"{r['rounds']} rounds, gc disabled in timed loops; Python {r['python']}, {r['cores']} cores, "
+        f"load {r['loadavg_1m']['before']}->{r['loadavg_1m']['after']}"
+    )
+    if fp and not fp["journal"]:
+        lines.append(fp.get("journal_note", "journal off"))
+    return "\n".join(lines)
