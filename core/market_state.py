@@ -1,0 +1,288 @@
+"""Versioned market state the UI pulls, and the channel for discrete events it is pushed.
+
+The worker that owns the engine publishes one immutable ``MarketView`` per symbol after each
+step; a reader (the TUI pump at 15-20 Hz, a CLI printing once a second) calls ``view(symbol)``
+and compares ``version`` with what it last drew. Nothing per tick is pushed at the UI: a busy
+market costs the reader nothing between its own pulls, and a slow reader never backs up the
+engine. Only low-rate discrete events (a user's fills, rejects) go through ``post_event`` to a
+bounded buffer and to subscribers.
+
+Snapshots keep both exact integers (ticks, lots) for arithmetic and the instrument's decimal
+strings for display, formatted once here rather than in every widget.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from core.instruments import Instrument
+
+NS_PER_SECOND = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One aggregated price level: visible quantity and number of orders."""
+
+    ticks: int
+    lots: int
+    orders: int
+    price: str
+    qty: str
+
+
+@dataclass(frozen=True, slots=True)
+class TapeTrade:
+    """One print on the tape; ``side`` is the taker's side (the aggressor)."""
+
+    ts: int
+    seq: int
+    side: str
+    ticks: int
+    lots: int
+    price: str
+    qty: str
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """OHLCV over ``[start, start + interval)`` in simulated/exchange nanoseconds."""
+
+    start: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    trades: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """Everything a ladder, tape, ticker or chart needs for one symbol, as of ``ts``.
+
+    ``version`` changes only when the content does; ``ts`` advances with every publish."""
+
+    symbol: str
+    version: int
+    ts: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    best_bid: str | None
+    best_ask: str | None
+    last: str | None
+    trades: tuple[TapeTrade, ...]  # oldest first, bounded
+    candles_1s: tuple[Candle, ...]
+    candles_1m: tuple[Candle, ...]
+    trade_count: int  # since the state was created
+    volume: str  # base quantity traded since the state was created
+    spread_ticks: int | None
+    mid: Decimal | None
+
+
+class _Bar:
+    """A candle being built, in integers."""
+
+    __slots__ = ("start", "o", "h", "l", "c", "v", "n")
+
+    def __init__(self, start: int, ticks: int) -> None:
+        self.start, self.o, self.h, self.l, self.c, self.v, self.n = start, ticks, ticks, ticks, ticks, 0, 0
+
+
+class CandleSeries:
+    """Fixed-interval candles from trades; seconds without trades become flat candles so a
+    chart's x axis is time, not trade count. Closed candles are formatted once and kept in a
+    bounded deque."""
+
+    def __init__(self, instrument: Instrument, interval_ns: int, maxlen: int) -> None:
+        self.instrument = instrument
+        self.interval = interval_ns
+        self.closed: deque[Candle] = deque(maxlen=maxlen)
+        self.bar: _Bar | None = None
+        self._closed_tuple: tuple[Candle, ...] = ()
+        self._dirty = False
+
+    def add(self, ts: int, ticks: int, lots: int) -> None:
+        start = ts - ts % self.interval
+        bar = self.bar
+        if bar is None:
+            bar = self.bar = _Bar(start, ticks)
+        elif start > bar.start:
+            self._close(bar)
+            # Fill the gap with flat candles at the last close (only as many as can be kept).
+            gap = (start - bar.start) // self.interval - 1
+            first = max(1, gap - (self.closed.maxlen or gap) + 1)
+            for k in range(first, gap + 1):
+                flat = _Bar(bar.start + k * self.interval, bar.c)
+                self._close(flat)
+            bar = self.bar = _Bar(start, ticks)
+        # A trade stamped earlier than the open bar (never from one engine) joins the open bar.
+        bar.h = max(bar.h, ticks)
+        bar.l = min(bar.l, ticks)
+        bar.c = ticks
+        bar.v += lots
+        bar.n += 1
+
+    def _close(self, bar: _Bar) -> None:
+        self.closed.append(self._fmt(bar))
+        self._dirty = True
+
+    def _fmt(self, bar: _Bar) -> Candle:
+        fp, fq = self.instrument.fmt_price, self.instrument.fmt_qty
+        return Candle(bar.start, fp(bar.o), fp(bar.h), fp(bar.l), fp(bar.c), fq(bar.v), bar.n)
+
+    def snapshot(self) -> tuple[Candle, ...]:
+        if self._dirty:
+            self._closed_tuple = tuple(self.closed)
+            self._dirty = False
+        if self.bar is None:
+            return self._closed_tuple
+        return self._closed_tuple + (self._fmt(self.bar),)
+
+
+class _SymbolState:
+    """Mutable per-symbol accumulators, touched only by the publishing thread."""
+
+    def __init__(self, instrument: Instrument, tape: int, n1s: int, n1m: int) -> None:
+        self.instrument = instrument
+        self.tape: deque[TapeTrade] = deque(maxlen=tape)
+        self.c1s = CandleSeries(instrument, NS_PER_SECOND, n1s)
+        self.c1m = CandleSeries(instrument, 60 * NS_PER_SECOND, n1m)
+        self.trade_count = 0
+        self.volume_lots = 0
+        self.last: str | None = None
+        self.book_version = -1
+        self.version = 0
+
+
+class MarketState:
+    """Latest ``MarketView`` per symbol (pulled) plus a bounded discrete-event channel (pushed).
+
+    ``publish`` is called by the single thread that owns the engine; ``view``, ``events_since``
+    and ``subscribe`` are safe from any thread. Subscribers are called on the publishing thread
+    and must not block (the TUI's ``post_message`` is the intended subscriber).
+    """
+
+    def __init__(
+        self,
+        depth: int = 25,
+        tape: int = 200,
+        candles_1s: int = 600,
+        candles_1m: int = 720,
+        events: int = 1000,
+    ) -> None:
+        self.depth = depth
+        self._sizes = (tape, candles_1s, candles_1m)
+        self._lock = threading.Lock()
+        self._views: dict[str, MarketView] = {}
+        self._symbols: dict[str, _SymbolState] = {}
+        self._events: deque[tuple[int, dict[str, Any]]] = deque(maxlen=events)
+        self._event_seq = 0
+        self._subscribers: list[Callable[[dict[str, Any]], None]] = []
+        self.version = 0  # bumps whenever any symbol's view changes
+
+    # --- publishing (owner thread) -------------------------------------------------------
+    def publish(self, instrument: Instrument, book: Any, trades: Iterable[dict], ts: int) -> MarketView | None:
+        """Fold ``trades`` (engine trade events for this symbol) into tape and candles and
+        snapshot the book's top ``depth`` levels. Returns the new view, or None when nothing
+        changed since the last publish (the version stays, so readers skip a redraw)."""
+        sym = instrument.symbol
+        st = self._symbols.get(sym)
+        if st is None:
+            st = self._symbols[sym] = _SymbolState(instrument, *self._sizes)
+        added = 0
+        for t in trades:
+            self._add_trade(st, t)
+            added += 1
+        if not added and book.version == st.book_version and sym in self._views:
+            # Unchanged: same version (readers skip the redraw), but the view is current as of ts.
+            with self._lock:
+                self._views[sym] = replace(self._views[sym], ts=ts)
+            return None
+        st.book_version = book.version
+        st.version += 1
+        fp, fq = instrument.fmt_price, instrument.fmt_qty
+        bids_raw, asks_raw = book.depth(self.depth)
+        bids = tuple(Level(p, q, n, fp(p), fq(q)) for p, q, n in bids_raw)
+        asks = tuple(Level(p, q, n, fp(p), fq(q)) for p, q, n in asks_raw)
+        bb = bids[0] if bids else None
+        ba = asks[0] if asks else None
+        spread = ba.ticks - bb.ticks if bb and ba else None
+        mid = (instrument.tick_size * (bb.ticks + ba.ticks) / 2) if bb and ba else None
+        view = MarketView(
+            symbol=sym,
+            version=st.version,
+            ts=ts,
+            bids=bids,
+            asks=asks,
+            best_bid=bb.price if bb else None,
+            best_ask=ba.price if ba else None,
+            last=st.last,
+            trades=tuple(st.tape),
+            candles_1s=st.c1s.snapshot(),
+            candles_1m=st.c1m.snapshot(),
+            trade_count=st.trade_count,
+            volume=fq(st.volume_lots),
+            spread_ticks=spread,
+            mid=mid,
+        )
+        with self._lock:
+            self._views[sym] = view
+            self.version += 1
+        return view
+
+    def _add_trade(self, st: _SymbolState, t: dict) -> None:
+        ins = st.instrument
+        ticks = ins.price_to_ticks(t["price"])
+        lots = ins.qty_to_lots(t["qty"])
+        ts = int(t.get("ts") or 0)
+        st.tape.append(
+            TapeTrade(ts, int(t.get("seq") or 0), t.get("taker_side", ""), ticks, lots, t["price"], t["qty"])
+        )
+        st.c1s.add(ts, ticks, lots)
+        st.c1m.add(ts, ticks, lots)
+        st.trade_count += 1
+        st.volume_lots += lots
+        st.last = t["price"]
+
+    def post_event(self, event: dict[str, Any]) -> None:
+        """Record a discrete event and hand it to every subscriber (on this thread)."""
+        with self._lock:
+            self._event_seq += 1
+            self._events.append((self._event_seq, event))
+            subscribers = list(self._subscribers)
+        for fn in subscribers:
+            fn(event)
+
+    # --- reading (any thread) ------------------------------------------------------------
+    def view(self, symbol: str) -> MarketView | None:
+        """The latest snapshot for ``symbol`` (None before the first publish)."""
+        with self._lock:
+            return self._views.get(symbol)
+
+    def symbols(self) -> list[str]:
+        with self._lock:
+            return list(self._views)
+
+    def events_since(self, seq: int = 0) -> tuple[int, list[dict[str, Any]]]:
+        """Events newer than ``seq`` still in the buffer, and the sequence to pass next time."""
+        with self._lock:
+            out = [e for s, e in self._events if s > seq]
+            return self._event_seq, out
+
+    def subscribe(self, fn: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Call ``fn(event)`` for every future event; returns a function that unsubscribes."""
+        with self._lock:
+            self._subscribers.append(fn)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if fn in self._subscribers:
+                    self._subscribers.remove(fn)
+
+        return unsubscribe
