@@ -120,8 +120,8 @@ def test_cli_json(run_cli) -> None:
                              "--full-ops", "300", "--json", timeout=300)
     assert code == 0, err
     report = json.loads(out)
-    for key in ("ops", "mix", "trades", "engine", "reference", "ratio", "tapes_equal",
-                "timer_overhead_ns", "full_path", "python", "cores"):
+    for key in ("ops", "mix", "trades", "engine", "reference", "ratio", "ratio_wall", "tapes_equal",
+                "timer_overhead_ns", "noise_floor", "full_path", "python", "cores"):
         assert key in report, key
     assert report["ops"] == 1500
     assert report["tapes_equal"] is True
@@ -130,6 +130,8 @@ def test_cli_json(run_cli) -> None:
     for side in ("engine", "reference"):
         for key in ("ops_per_s", "p50_us", "p99_us", "p999_us"):
             assert report[side][key] > 0
+        rep = report[side]["repeatable"]
+        assert 0 < rep["p50_us"] <= rep["p99_us"] <= rep["p999_us"] <= rep["max_us"]
     fp = report["full_path"]
     for key in ("ops_per_s", "p50_us", "p99_us", "p999_us"):
         assert fp[key] > 0

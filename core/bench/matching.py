@@ -2,13 +2,24 @@
 
 Both run the same ops in the same process. Fairness rules, applied identically to both:
 
-* every run starts from an empty book built from scratch;
+* every run starts from an empty book built from scratch, after one warm-up pass of each;
 * rounds alternate which implementation goes first;
 * before each timed loop ``gc.collect()`` runs and the cyclic collector is disabled, then
   re-enabled after the loop (reference counting still frees memory as usual);
-* throughput comes from a loop with no per-op timer (best of the rounds); per-op latency from
-  a separate loop that wraps each op in ``time.perf_counter_ns()`` (percentiles: median over
-  the rounds). Latencies include the timer's own overhead, which is measured and reported.
+* throughput comes from loops with no per-op timer; per-op latency from a separate loop that
+  wraps each op in ``time.perf_counter_ns()``. Latencies include the timer's own overhead,
+  which is measured and reported.
+
+On a shared machine other processes steal time at random. The state of a run is
+deterministic, so the same stretch of ops does the same work in every round; the figures use
+that to separate the implementation's cost from the machine's noise:
+
+* ``ops_per_s``: ops / sum over stretches of CHUNK ops of the best time of each stretch across
+  rounds (a finer-grained best-of-rounds); ``ops_per_s_wall``: the best whole run.
+* ``p50_us``/``p99_us``/``p999_us``: percentiles of each round, median over rounds (what a
+  user on this machine sees, noise included); ``repeatable``: percentiles of each op's fastest
+  time across rounds (one-off noise removed; slow ops that are slow every time stay).
+* ``noise_floor``: the same per-op timing around a fixed workload, for scale.
 
 Both implementations build the same trade tape, ``(maker_id, taker_id, price, qty)`` per fill;
 the tapes, the number of cancels that hit a live order and the final resting orders must be
@@ -30,6 +41,9 @@ from core.bench.reference import RefOrder, ReferenceBook
 from core.book import OrderBook
 from core.orders import Order
 
+#: Untimed passes read the clock once per this many ops (a negligible cost).
+CHUNK = 256
+
 
 class TapeMismatch(RuntimeError):
     """The engine and the reference disagree: the benchmark is void."""
@@ -40,13 +54,23 @@ class Run:
     tape: list
     cancel_hits: int
     elapsed_ns: int
-    latencies: list[int] | None
+    latencies: list[int] | None  # timed passes: ns per op
+    chunks_ns: list[int] | None  # untimed passes: ns per CHUNK ops
     book: object
+
+
+def _chunks(ops: list[tuple]) -> list[list[tuple]]:
+    return [ops[i : i + CHUNK] for i in range(0, len(ops), CHUNK)]
+
+
+def _collect_then_disable() -> None:
+    gc.collect()
+    gc.disable()
 
 
 # --- the engine's book -----------------------------------------------------------------------
 def run_engine(ops: list[tuple], timed: bool = False, book_factory=OrderBook, order_cls=Order) -> Run:
-    """One pass of ``ops`` through ``core.book.OrderBook`` (factories: for profiling variants)."""
+    """One pass of ``ops`` through ``core.book.OrderBook`` (the factories: profiling variants)."""
     book = book_factory("BTC/USDT")
     Order = order_cls  # noqa: N806
     match, rest, cancel = book.match, book.rest, book.cancel
@@ -55,33 +79,37 @@ def run_engine(ops: list[tuple], timed: bool = False, book_factory=OrderBook, or
     fills: list = []  # reused: match() appends (maker, price, qty), the loop drains it
     hits = 0
     lat = [0] * len(ops) if timed else None
+    marks: list[int] = []
+    chunks = _chunks(ops)
     clock = perf_counter_ns
     _collect_then_disable()
     try:
         start = clock()
         if not timed:
-            for op in ops:
-                kind = op[0]
-                if kind == OP_LIMIT:
-                    _, oid, account, side, price, qty = op
-                    order = Order(oid, account, side, price, qty)
-                    match(order, price, fills)
-                    if fills:
+            for chunk in chunks:
+                for op in chunk:
+                    kind = op[0]
+                    if kind == OP_LIMIT:
+                        _, oid, account, side, price, qty = op
+                        order = Order(oid, account, side, price, qty)
+                        match(order, price, fills)
+                        if fills:
+                            for maker, p, q in fills:
+                                push((maker.oid, oid, p, q))
+                            fills.clear()
+                        if order.leaves > 0:
+                            rest(order)
+                    elif kind == OP_MARKET:
+                        _, oid, account, side, qty = op
+                        order = Order(oid, account, side, None, qty, "", "market")
+                        match(order, None, fills)
                         for maker, p, q in fills:
                             push((maker.oid, oid, p, q))
                         fills.clear()
-                    if order.leaves > 0:
-                        rest(order)
-                elif kind == OP_MARKET:
-                    _, oid, account, side, qty = op
-                    order = Order(oid, account, side, None, qty, type="market")
-                    match(order, None, fills)
-                    for maker, p, q in fills:
-                        push((maker.oid, oid, p, q))
-                    fills.clear()
-                else:
-                    if cancel(op[1]) is not None:
-                        hits += 1
+                    else:
+                        if cancel(op[1]) is not None:
+                            hits += 1
+                marks.append(clock())
         else:
             i = 0
             for op in ops:
@@ -99,7 +127,7 @@ def run_engine(ops: list[tuple], timed: bool = False, book_factory=OrderBook, or
                         rest(order)
                 elif kind == OP_MARKET:
                     _, oid, account, side, qty = op
-                    order = Order(oid, account, side, None, qty, type="market")
+                    order = Order(oid, account, side, None, qty, "", "market")
                     match(order, None, fills)
                     for maker, p, q in fills:
                         push((maker.oid, oid, p, q))
@@ -112,7 +140,7 @@ def run_engine(ops: list[tuple], timed: bool = False, book_factory=OrderBook, or
         elapsed = clock() - start
     finally:
         gc.enable()
-    return Run(tape, hits, elapsed, lat, book)
+    return Run(tape, hits, elapsed, lat, _deltas(start, marks) if not timed else None, book)
 
 
 # --- the reference ---------------------------------------------------------------------------
@@ -123,26 +151,30 @@ def run_reference(ops: list[tuple], timed: bool = False) -> Run:
     tape: list = []
     hits = 0
     lat = [0] * len(ops) if timed else None
+    marks: list[int] = []
+    chunks = _chunks(ops)
     clock = perf_counter_ns
     _collect_then_disable()
     try:
         start = clock()
         if not timed:
-            for op in ops:
-                kind = op[0]
-                if kind == OP_LIMIT:
-                    _, oid, account, side, price, qty = op
-                    order = RefOrder(oid, side, price, qty)
-                    match(order, price, tape)
-                    if order.leaves > 0:
-                        rest(order)
-                elif kind == OP_MARKET:
-                    _, oid, account, side, qty = op
-                    order = RefOrder(oid, side, None, qty)
-                    match(order, None, tape)
-                else:
-                    if cancel(op[1]):
-                        hits += 1
+            for chunk in chunks:
+                for op in chunk:
+                    kind = op[0]
+                    if kind == OP_LIMIT:
+                        _, oid, account, side, price, qty = op
+                        order = RefOrder(oid, side, price, qty)
+                        match(order, price, tape)
+                        if order.leaves > 0:
+                            rest(order)
+                    elif kind == OP_MARKET:
+                        _, oid, account, side, qty = op
+                        order = RefOrder(oid, side, None, qty)
+                        match(order, None, tape)
+                    else:
+                        if cancel(op[1]):
+                            hits += 1
+                marks.append(clock())
         else:
             i = 0
             for op in ops:
@@ -166,12 +198,16 @@ def run_reference(ops: list[tuple], timed: bool = False) -> Run:
         elapsed = clock() - start
     finally:
         gc.enable()
-    return Run(tape, hits, elapsed, lat, book)
+    return Run(tape, hits, elapsed, lat, _deltas(start, marks) if not timed else None, book)
 
 
-def _collect_then_disable() -> None:
-    gc.collect()
-    gc.disable()
+def _deltas(start: int, marks: list[int]) -> list[int]:
+    out = []
+    prev = start
+    for m in marks:
+        out.append(m - prev)
+        prev = m
+    return out
 
 
 # --- comparison ------------------------------------------------------------------------------
@@ -235,8 +271,36 @@ def timer_overhead_ns(samples: int = 200_000) -> int:
     return int(statistics.median(lat))
 
 
+def noise_floor(samples: int = 200_000) -> dict[str, float]:
+    """Per-op timing of a fixed pure-Python workload (about an engine op's median cost): its
+    p99/p99.9 above its p50 is the machine (preemption, interrupts, frequency), not the code."""
+    clock = perf_counter_ns
+    lat = [0] * samples
+    work = tuple(range(24))
+    _collect_then_disable()
+    try:
+        for i in range(samples):
+            t0 = clock()
+            acc = 0
+            for x in work:
+                acc += x
+            lat[i] = clock() - t0
+    finally:
+        gc.enable()
+    return _rounded(latency_summary(lat))
+
+
+def _rounded(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in d.items()}
+
+
 def _median_summary(summaries: list[dict[str, float]]) -> dict[str, float]:
     return {k: round(statistics.median(s[k] for s in summaries), 3) for k in summaries[0]}
+
+
+def best_chunks_ns(rounds: list[list[int]]) -> int:
+    """Sum over stretches of the fastest time of each stretch across rounds."""
+    return sum(min(times) for times in zip(*rounds))
 
 
 # --- the benchmark ---------------------------------------------------------------------------
@@ -244,20 +308,23 @@ def bench_pure(flow: Flow, rounds: int = 3, log=None) -> dict:
     """Time both implementations on ``flow`` and check they agree. Raises TapeMismatch."""
     ops = flow.ops
     n = len(ops)
-    thr = {"engine": [], "reference": []}
-    lats = {"engine": [], "reference": []}
+    names = ("engine", "reference")
     runners = {"engine": run_engine, "reference": run_reference}
+    walls: dict[str, list[int]] = {k: [] for k in names}
+    chunks: dict[str, list[list[int]]] = {k: [] for k in names}
+    lats: dict[str, list[list[int]]] = {k: [] for k in names}
     checked = None
     warm = ops[:20_000]  # warm-up, not counted: allocator arenas, caches, first-call costs
-    for name in ("engine", "reference"):
+    for name in names:
         runners[name](warm, timed=False)
         runners[name](warm, timed=True)
     for r in range(rounds):
-        order = ("engine", "reference") if r % 2 == 0 else ("reference", "engine")
+        order = names if r % 2 == 0 else names[::-1]
         results = {}
         for name in order:
             run = runners[name](ops, timed=False)
-            thr[name].append(run.elapsed_ns)
+            walls[name].append(run.elapsed_ns)
+            chunks[name].append(run.chunks_ns)
             results[name] = run
         if checked is None:
             problems = compare(results["engine"], results["reference"])
@@ -266,32 +333,36 @@ def bench_pure(flow: Flow, rounds: int = 3, log=None) -> dict:
             checked = results["engine"]
         for name in order:
             run = runners[name](ops, timed=True)
-            lats[name].append(latency_summary(run.latencies))
+            lats[name].append(run.latencies)
             if run.tape != checked.tape:  # every run must reproduce the same tape
                 raise TapeMismatch(f"{name}: a timed run produced a different tape")
+        del results, run
         if log:
             log(
-                f"round {r + 1}/{rounds}: engine {n / min(thr['engine']) * 1e9:,.0f} ops/s, "
-                f"reference {n / min(thr['reference']) * 1e9:,.0f} ops/s"
+                f"round {r + 1}/{rounds}: engine {n / best_chunks_ns(chunks['engine']) * 1e9:,.0f} ops/s, "
+                f"reference {n / best_chunks_ns(chunks['reference']) * 1e9:,.0f} ops/s"
             )
     out = {}
-    for name in ("engine", "reference"):
-        best = min(thr[name])
+    for name in names:
+        best = best_chunks_ns(chunks[name])
+        fastest = [min(t) for t in zip(*lats[name])]
         out[name] = {
             "ops_per_s": round(n / best * 1e9),
+            "ops_per_s_wall": round(n / min(walls[name]) * 1e9),
             "mean_us": round(best / n / 1000, 3),
-            **_median_summary(lats[name]),
+            **_median_summary([latency_summary(lat) for lat in lats[name]]),
+            "repeatable": {"mean_us": round(sum(fastest) / n / 1000, 3), **_rounded(latency_summary(fastest))},
         }
-    resting = len(checked.book.orders)
     return {
         "engine": out["engine"],
         "reference": out["reference"],
         "ratio": round(out["engine"]["ops_per_s"] / out["reference"]["ops_per_s"], 3),
+        "ratio_wall": round(out["engine"]["ops_per_s_wall"] / out["reference"]["ops_per_s_wall"], 3),
         "tapes_equal": True,
         "tape": checked.tape,
         "trades": len(checked.tape),
         "cancel_live": checked.cancel_hits,
-        "resting_at_end": resting,
+        "resting_at_end": len(checked.book.orders),
     }
 
 
@@ -306,11 +377,17 @@ def environment() -> dict:
 
 
 def run_benchmark(
-    ops: int = 200_000, seed: int = 1, rounds: int = 3, full_ops: int | None = None, log=None
+    ops: int = 200_000,
+    seed: int = 1,
+    rounds: int = 3,
+    full_ops: int | None = None,
+    full_rounds: int = 2,
+    log=None,
 ) -> dict:
     """The whole ``bench matching`` report as a plain dict (see tui/commands/bench.py).
 
-    ``full_ops``: how many ops of the same flow go through the full path (None: all, 0: skip).
+    ``full_ops``: how many ops of the same flow go through the full path (None: all, 0: skip);
+    ``full_rounds``: passes of each full-path configuration.
     Raises ``TapeMismatch`` when the engine and the reference disagree.
     """
     load_before = _loadavg()
@@ -319,6 +396,7 @@ def run_benchmark(
         log(f"generating {ops:,} ops (seed {seed})")
     flow = generate(spec)
     overhead = timer_overhead_ns()
+    floor = noise_floor()
     pure = bench_pure(flow, rounds=rounds, log=log)
     tape = pure.pop("tape")
     mix = dict(flow.counts)
@@ -333,11 +411,14 @@ def run_benchmark(
         "resting_at_end": pure.pop("resting_at_end"),
         **pure,
         "timer_overhead_ns": overhead,
+        "noise_floor": floor,
+        "gc": "gc.collect() then gc.disable() around every timed loop, re-enabled after (both)",
         "method": (
-            "same process; fresh book per run; rounds alternate which goes first; gc.collect() "
-            "then gc.disable() around every timed loop (re-enabled after); ops/s from loops "
-            "without per-op timers (best of rounds); latency percentiles from a separate loop "
-            "with perf_counter_ns around each op (median over rounds; timer overhead included)"
+            "same process; fresh book per run after a warm-up; rounds alternate which goes first; "
+            f"ops/s from loops without per-op timers: sum over {CHUNK}-op stretches of each "
+            "stretch's best time across rounds (ops_per_s_wall: best whole run); latency "
+            "percentiles from a separate loop with perf_counter_ns around each op, median over "
+            "rounds, timer overhead included (repeatable: percentiles of each op's best time)"
         ),
     }
     if full_ops is None or full_ops > 0:
@@ -347,7 +428,7 @@ def run_benchmark(
         if full_ops is not None and full_ops < len(flow.ops):
             sub = Flow(spec=flow.spec, ops=flow.ops[:full_ops], accounts=flow.accounts)
             tape = run_reference(sub.ops).tape
-        report["full_path"] = {"ops": len(sub.ops), **bench_full_path(sub, tape, log=log)}
+        report["full_path"] = {"ops": len(sub.ops), **bench_full_path(sub, tape, full_rounds, log=log)}
     report.update(environment())
     report["loadavg_1m"] = {"before": load_before, "after": _loadavg()}
     return report

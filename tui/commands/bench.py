@@ -27,6 +27,7 @@ def bench_matching(
         typer.Option("--full-ops", help="Ops of the same flow run through the full engine path "
                      "(default: all of them; 0 skips the full path)."),
     ] = None,
+    full_rounds: Annotated[int, typer.Option("--full-rounds", help="Passes of each full-path configuration.")] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Busy-venue flow through the engine's book and a SortedDict/deque reference; same tapes or fail."""
@@ -38,11 +39,15 @@ def bench_matching(
         fail(f"--rounds must be between 1 and 50, got {rounds}")
     if full_ops is not None and full_ops < 0:
         fail(f"--full-ops must be 0 or more, got {full_ops}")
+    if full_rounds < 1 or full_rounds > 20:
+        fail(f"--full-rounds must be between 1 and 20, got {full_rounds}")
 
     from core.bench.matching import TapeMismatch, run_benchmark
 
     try:
-        report = run_benchmark(ops=ops, seed=seed, rounds=rounds, full_ops=full_ops, log=_log)
+        report = run_benchmark(
+            ops=ops, seed=seed, rounds=rounds, full_ops=full_ops, full_rounds=full_rounds, log=_log
+        )
     except TapeMismatch as exc:
         fail(f"engine and reference disagree: {exc}", code=1)
     if as_json:
@@ -62,25 +67,31 @@ def render(r: dict) -> str:
         f"{mix['cancel']:,} cancel ({mix['cancel_live']:,} hit a live order); "
         f"{r['trades']:,} trades, tapes equal: {'yes' if r['tapes_equal'] else 'NO'}",
         "",
-        f"{'':30s}{'ops/s':>12s}{'p50 us':>9s}{'p99 us':>9s}{'p99.9 us':>10s}",
+        f"{'':30s}{'ops/s':>11s}{'p50 us':>9s}{'p99 us':>9s}{'p99.9 us':>10s}   repeatable p50/p99/p99.9 us",
     ]
 
     def row(name: str, d: dict) -> str:
-        return f"{name:30s}{d['ops_per_s']:>12,}{d['p50_us']:>9.2f}{d['p99_us']:>9.2f}{d['p999_us']:>10.2f}"
+        text = f"{name:30s}{d['ops_per_s']:>11,}{d['p50_us']:>9.2f}{d['p99_us']:>9.2f}{d['p999_us']:>10.2f}"
+        rep = d.get("repeatable")
+        if rep:
+            text += f"   {rep['p50_us']:.2f} / {rep['p99_us']:.2f} / {rep['p999_us']:.2f}"
+        return text
 
     lines.append(row("engine book (pure matching)", r["engine"]))
     lines.append(row("reference (SortedDict+deque)", r["reference"]))
-    lines.append(f"{'ratio engine/reference':30s}{r['ratio']:>12.2f}x")
+    lines.append(f"{'ratio engine/reference':30s}{r['ratio']:>10.2f}x   (best whole runs: {r['ratio_wall']:.2f}x)")
     fp = r.get("full_path")
     if fp:
         label = "full path, journal on" if fp["journal"] else "full path, NO journal"
         lines.append(row(label, fp))
         if fp.get("without_journal"):
             lines.append(row("full path, no journal", fp["without_journal"]))
+    nf = r["noise_floor"]
+    lines.append(f"{'noise floor (fixed work)':30s}{'':>11s}{nf['p50_us']:>9.2f}{nf['p99_us']:>9.2f}{nf['p999_us']:>10.2f}")
     lines.append("")
     lines.append(
-        f"timer overhead {r['timer_overhead_ns']} ns per op (included in latencies); "
-        f"{r['rounds']} rounds, gc disabled in timed loops; Python {r['python']}, {r['cores']} cores, "
+        f"timer overhead {r['timer_overhead_ns']} ns per op (included in latencies); {r['rounds']} rounds, "
+        f"gc disabled in timed loops; Python {r['python']}, {r['cores']} cores, "
         f"load {r['loadavg_1m']['before']}->{r['loadavg_1m']['after']}"
     )
     if fp and not fp["journal"]:
