@@ -32,17 +32,26 @@ from core.orders import (
 _COMPACT_MIN_DEAD = 32
 
 
+class BookCorrupted(RuntimeError):
+    """An internal invariant broke: stop loudly rather than loop or trade on a bad book."""
+
+
 class Level:
     """All resting orders at one price, oldest first."""
 
-    __slots__ = ("price", "orders", "qty", "count", "dead")
+    __slots__ = ("price", "orders", "count", "dead")
 
     def __init__(self, price: int) -> None:
         self.price = price
         self.orders: deque[Order] = deque()
-        self.qty = 0  # visible lots
         self.count = 0  # live orders
         self.dead = 0  # cancelled orders still sitting in the deque
+
+    @property
+    def qty(self) -> int:
+        """Visible lots at this price. Summed on demand (the UI asks ~20 times a second for a
+        few levels) rather than maintained on every fill and cancel of the hot path."""
+        return sum(o.visible for o in self.orders if o.live)
 
     def compact(self) -> None:
         """Drop dead entries so a level that never trades does not grow without bound."""
@@ -75,7 +84,6 @@ class BookSide:
             if best is None or price * self.ks < best * self.ks:
                 self.best = price
         level.orders.append(order)
-        level.qty += order.visible
         level.count += 1
 
     def remove_level(self, price: int) -> None:
@@ -97,7 +105,6 @@ class BookSide:
         """Remove a resting order (cancel): O(1), the deque entry is skipped later."""
         order.live = False
         level = self.levels[order.price]
-        level.qty -= order.visible
         level.count -= 1
         if level.count == 0:
             self.remove_level(order.price)
@@ -105,6 +112,25 @@ class BookSide:
             level.dead += 1
             if level.dead > _COMPACT_MIN_DEAD and level.dead > level.count:
                 level.compact()
+
+    def prices_from_best(self, probe: int = 64):
+        """Level prices best first, lazily: a short tick walk near the touch (where almost every
+        walk ends), then one sort of whatever lies further out."""
+        best = self.best
+        if best is None:
+            return
+        levels = self.levels
+        step = self.ks
+        remaining = len(levels)
+        price = best
+        for _ in range(probe):
+            if price in levels:
+                yield price
+                remaining -= 1
+                if remaining == 0:
+                    return
+            price += step
+        yield from sorted((p for p in levels if (p - price) * step >= 0), key=lambda p: p * step)
 
     def depth(self, n: int) -> list[tuple[int, int, int]]:
         """Top ``n`` levels as (price, visible qty, order count), best first."""
@@ -124,7 +150,7 @@ class BookSide:
 class OrderBook:
     """Bids, asks and an id index for one symbol. ``version`` bumps on every change."""
 
-    __slots__ = ("symbol", "bids", "asks", "orders", "version", "_seq")
+    __slots__ = ("symbol", "bids", "asks", "orders", "version")
 
     def __init__(self, symbol: str = "") -> None:
         self.symbol = symbol
@@ -132,7 +158,6 @@ class OrderBook:
         self.asks = BookSide(1)
         self.orders: dict[str, Order] = {}
         self.version = 0
-        self._seq = 0
 
     # --- queries -------------------------------------------------------------------------
     @property
@@ -166,7 +191,7 @@ class OrderBook:
         opp = self.asks if side == BUY else self.bids
         ks = opp.ks
         got = 0
-        for price in sorted(opp.levels, key=lambda p: p * ks):
+        for price in opp.prices_from_best():
             if limit is not None and price * ks > limit * ks:
                 break
             for o in opp.levels[price].orders:
@@ -183,29 +208,50 @@ class OrderBook:
 
     # --- mutations -----------------------------------------------------------------------
     def rest(self, order: Order) -> None:
-        """Put an order in the book at the back of its level's queue."""
-        self._seq += 1
-        order.seq = self._seq
+        """Put an order in the book at the back of its level's queue (BookSide.add, inlined:
+        this and ``cancel`` are most of a busy venue's operations)."""
         self.orders[order.oid] = order
-        (self.bids if order.side == BUY else self.asks).add(order)
+        order.live = True  # a modified order comes back after its cancel
+        side = self.bids if order.side == BUY else self.asks
+        price = order.price
+        level = side.levels.get(price)
+        if level is None:
+            level = Level(price)
+            side.levels[price] = level
+            if price not in side.in_heap:
+                heappush(side.heap, price * side.ks)
+                side.in_heap.add(price)
+            best = side.best
+            if best is None or price * side.ks < best * side.ks:
+                side.best = price
+        level.orders.append(order)
+        level.count += 1
         self.version += 1
 
     def cancel(self, oid: str) -> Order | None:
-        """Take a resting order out of the book; None if it is not resting."""
+        """Take a resting order out of the book; None if it is not resting. O(1): the order is
+        marked dead and its deque entry skipped later (BookSide.unlink, inlined)."""
         order = self.orders.pop(oid, None)
         if order is None:
             return None
-        (self.bids if order.side == BUY else self.asks).unlink(order)
         self.version += 1
+        order.live = False
+        side = self.bids if order.side == BUY else self.asks
+        level = side.levels[order.price]
+        count = level.count - 1
+        level.count = count
+        if count == 0:
+            side.remove_level(order.price)
+        else:
+            level.dead += 1
+            if level.dead > _COMPACT_MIN_DEAD and level.dead > count:
+                level.compact()
         return order
 
     def reduce(self, order: Order, new_leaves: int) -> None:
         """Lower a resting order's remaining quantity in place, keeping its priority."""
-        side = self.bids if order.side == BUY else self.asks
-        level = side.levels[order.price]
         order.leaves = new_leaves
         if order.visible > new_leaves:
-            level.qty -= order.visible - new_leaves
             order.visible = new_leaves
         self.version += 1
 
@@ -227,6 +273,11 @@ class OrderBook:
         or no more acceptable price), "STP" (taker must be cancelled) or "BUDGET".
         """
         opp = self.asks if taker.side == BUY else self.bids
+        best = opp.best
+        if best is None or (limit is not None and (best - limit) * taker.side > 0):
+            return None  # nothing to take: the common case for a passive limit order
+        if taker.budget is None and taker.stp == STP_NONE:
+            return self._match_plain(taker, opp, limit, fills, refills)
         levels = opp.levels
         ks = opp.ks
         lim_key = None if limit is None else limit * ks
@@ -272,17 +323,13 @@ class OrderBook:
                 leaves -= fill
                 maker.visible -= fill
                 maker.leaves -= fill
-                level.qty -= fill
                 if maker.visible == 0:
                     q.popleft()
                     if maker.leaves > 0:
                         # Iceberg: show the next slice at the back of the queue.
                         vis = maker.display if maker.display < maker.leaves else maker.leaves
                         maker.visible = vis
-                        self._seq += 1
-                        maker.seq = self._seq
                         q.append(maker)
-                        level.qty += vis
                         if refills is not None:
                             refills.append(("refill", maker, vis))
                     else:
@@ -291,6 +338,8 @@ class OrderBook:
                         level.count -= 1
             if level.count == 0:
                 opp.remove_level(price)
+            elif not q and stopped is None and leaves > 0:
+                raise BookCorrupted(f"level {price} counts {level.count} live orders but holds none")
             if stopped is not None:
                 break
         taker.leaves = leaves
@@ -301,6 +350,64 @@ class OrderBook:
         if changed:
             self.version += 1
         return stopped
+
+    def _match_plain(self, taker: Order, opp: BookSide, limit: int | None, fills: list, refills: list | None) -> None:
+        """``match`` without self-trade prevention or a budget: the lean loop most takers run.
+
+        Kept separate (and deliberately repetitive) because every attribute access per fill
+        counts at a million fills a second.
+        """
+        levels = opp.levels
+        ks = opp.ks
+        lim_key = None if limit is None else limit * ks
+        leaves = taker.leaves
+        orders_index = self.orders
+        push = fills.append
+        while leaves:
+            price = opp.best
+            if price is None or (lim_key is not None and price * ks > lim_key):
+                break
+            level = levels[price]
+            q = level.orders
+            while leaves and q:
+                maker = q[0]
+                if not maker.live:
+                    q.popleft()
+                    level.dead -= 1
+                    continue
+                vis = maker.visible
+                if vis <= leaves:
+                    push((maker, price, vis))
+                    leaves -= vis
+                    q.popleft()
+                    rest = maker.leaves - vis
+                    maker.leaves = rest
+                    if rest:
+                        # Iceberg: the next slice goes to the back of the queue.
+                        vis = maker.display if maker.display < rest else rest
+                        maker.visible = vis
+                        q.append(maker)
+                        if refills is not None:
+                            refills.append(("refill", maker, vis))
+                    else:
+                        maker.visible = 0
+                        maker.live = False
+                        del orders_index[maker.oid]
+                        level.count -= 1
+                else:
+                    push((maker, price, leaves))
+                    maker.visible = vis - leaves
+                    maker.leaves -= leaves
+                    leaves = 0
+            if not level.count:
+                opp.remove_level(price)
+            elif not q:
+                raise BookCorrupted(f"level {price} counts {level.count} live orders but holds none")
+        taker.leaves = leaves
+        if taker.visible > leaves:
+            taker.visible = leaves
+        self.version += 1
+        return None
 
     def _self_trade(
         self, taker: Order, maker: Order, level: Level, leaves: int, mode: str, actions: list | None
@@ -333,7 +440,6 @@ class OrderBook:
             else:
                 new_leaves = maker.leaves - cut
                 if maker.visible > new_leaves:
-                    level.qty -= maker.visible - new_leaves
                     maker.visible = new_leaves
                 maker.leaves = new_leaves
             return "taker_reduced"
@@ -342,7 +448,6 @@ class OrderBook:
     def _drop_front(self, maker: Order, level: Level) -> None:
         """Remove the maker at the front of ``level`` (STP), leaving the level for the caller."""
         level.orders.popleft()
-        level.qty -= maker.visible
         level.count -= 1
         maker.live = False
         del self.orders[maker.oid]

@@ -649,7 +649,7 @@ class Engine:
         """Quote units a market buy of ``lots`` would pay against the current asks."""
         inst = self.instruments[book.symbol]
         cost, left = 0, lots
-        for price in sorted(book.asks.levels):
+        for price in book.asks.prices_from_best():
             for o in book.asks.levels[price].orders:
                 if o.live:
                     take = min(left, o.leaves)
@@ -894,6 +894,7 @@ class Engine:
         if extra > 0 and not self._take_hold(order, extra):
             raise Reject("INSUFFICIENT_BALANCE", "not enough available balance for the larger order")
         book.cancel(order.oid)
+        order = self._replace_record(order)
         if extra < 0:
             self._release(order, -extra)
         order.price = new_price
@@ -903,6 +904,14 @@ class Engine:
         self._emit(self._modified_event(order, inst, "lost"))
         self._execute(order, inst, book)
         self._run_triggers(order.symbol)
+
+    def _replace_record(self, order: Order) -> Order:
+        """Swap in a fresh copy of a cancelled-for-replace order (see Order.clone)."""
+        fresh = order.clone()
+        fresh.live = True
+        self.orders[fresh.oid] = fresh
+        self.by_account[fresh.account][fresh.oid] = fresh
+        return fresh
 
     def _modified_event(self, order: Order, inst: Instrument, priority: str) -> dict:
         return {

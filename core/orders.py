@@ -50,33 +50,30 @@ class Order:
 
     ``leaves`` is the whole remaining quantity (lots); ``visible`` the part shown in the book
     (equal to ``leaves`` except for icebergs, whose hidden rest is ``leaves - visible``).
+
+    The fields the matching loop touches are slots, set in ``__init__``. The rest (type, time in
+    force, stops, holds...) are class-level defaults that an instance overrides only when it
+    needs to (they then live in the instance ``__dict__``): building a plain limit order stays
+    as cheap as the book's hot path needs.
     """
 
-    __slots__ = (
-        "oid",
-        "account",
-        "symbol",
-        "side",
-        "type",
-        "price",
-        "qty",
-        "leaves",
-        "visible",
-        "display",
-        "tif",
-        "post_only",
-        "stp",
-        "expire_ts",
-        "stop_price",
-        "trail",
-        "trail_pct",
-        "anchor",
-        "seq",
-        "live",
-        "ts",
-        "hold",
-        "budget",
-    )
+    __slots__ = ("oid", "account", "side", "price", "qty", "leaves", "visible", "live", "__dict__")
+
+    seq: int = 0
+    display: int = 0
+    stp: str = STP_NONE
+    budget: int | None = None
+    symbol: str = ""
+    type: str = LIMIT
+    tif: str = "GTC"
+    post_only: bool = False
+    expire_ts: int = 0
+    stop_price: int = 0
+    trail: int = 0
+    trail_pct: int | None = None
+    anchor: int = 0
+    ts: int = 0
+    hold: int = 0
 
     def __init__(
         self,
@@ -93,27 +90,34 @@ class Order:
     ) -> None:
         self.oid = oid
         self.account = account
-        self.symbol = symbol
         self.side = side
-        self.type = type
         self.price = price
         self.qty = qty
         self.leaves = qty
-        self.display = display
-        self.visible = display if 0 < display < qty else qty
-        self.tif = tif
-        self.post_only = False
-        self.stp = stp
-        self.expire_ts = 0
-        self.stop_price = 0
-        self.trail = 0
-        self.trail_pct = None
-        self.anchor = 0
-        self.seq = 0
         self.live = True
-        self.ts = 0
-        self.hold = 0
-        self.budget = None
+        if 0 < display < qty:
+            self.display = display
+            self.visible = display
+        else:
+            self.visible = qty
+        if stp is not STP_NONE:
+            self.stp = stp
+        if symbol:
+            self.symbol = symbol
+        if type is not LIMIT:
+            self.type = type
+        if tif != "GTC":
+            self.tif = tif
+
+    def clone(self) -> Order:
+        """A fresh record with the same fields. The book marks cancelled orders dead in place
+        and skips them later, so an order that goes back into the book (modify) must be a new
+        object, or its stale queue entry would come back to life."""
+        new = Order.__new__(Order)
+        for name in _SLOT_FIELDS:
+            setattr(new, name, getattr(self, name))
+        new.__dict__.update(self.__dict__)
+        return new
 
     @property
     def filled(self) -> int:
@@ -124,3 +128,6 @@ class Order:
             f"Order({self.oid!r}, {self.account!r}, {SIDE_NAMES[self.side]}, px={self.price}, "
             f"leaves={self.leaves}/{self.qty}, vis={self.visible})"
         )
+
+
+_SLOT_FIELDS = tuple(n for n in Order.__slots__ if n != "__dict__")
