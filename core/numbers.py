@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 # Plain decimal notation only: exchanges never send exponents, and refusing them keeps
 # "1e400" style inputs from ever reaching arithmetic.
@@ -60,7 +61,31 @@ def to_units(value: object, step: Decimal, field: str = "value") -> int:
 
 def from_units(units: int, step: Decimal) -> str:
     """Render an integer count of ``step`` units as a plain decimal string on the grid."""
-    return format_decimal(units * step, places=decimal_places(step))
+    return unit_formatter(step)(units)
+
+
+@lru_cache(maxsize=256)
+def unit_formatter(step: Decimal):
+    """A fast exact formatter for multiples of ``step``, using integer arithmetic only.
+
+    ``step = m * 10**-k`` so ``units * step`` is the integer ``units * m`` shifted by ``k``
+    decimal places: no Decimal context, no rounding, no float.
+    """
+    places = decimal_places(step)
+    mult = int(step.scaleb(places))
+    if places == 0:
+        return lambda units: str(units * mult)
+    scale = 10**places
+
+    def fmt(units: int) -> str:
+        n = units * mult
+        if n < 0:
+            q, r = divmod(-n, scale)
+            return f"-{q}.{r:0{places}d}"
+        q, r = divmod(n, scale)
+        return f"{q}.{r:0{places}d}"
+
+    return fmt
 
 
 def decimal_places(step: Decimal) -> int:
