@@ -63,6 +63,7 @@ class EngineConfig:
     instruments: dict[str, Instrument] = field(default_factory=default_instruments)
     fee_tiers: list[FeeTier] | None = None
     limits: RiskLimits = field(default_factory=RiskLimits)
+    symbol_limits: dict[str, RiskLimits] = field(default_factory=dict)
     breakers: dict[str, BreakerConfig] = field(default_factory=dict)
     surveillance: SurveillanceConfig = field(default_factory=SurveillanceConfig)
 
@@ -85,7 +86,7 @@ class Engine:
             self.breakers[sym] = CircuitBreaker(bc)
         self.ledger = Ledger()
         self.fees = FeeSchedule(cfg.fee_tiers)
-        self.limits = LimitBook(venue=cfg.limits)
+        self.limits = LimitBook(venue=cfg.limits, by_symbol=dict(cfg.symbol_limits))
         self.rate = RateLimiter()
         self.surveillance = Surveillance(cfg.surveillance)
         self.symbol_state: dict[str, str] = {}
