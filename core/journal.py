@@ -39,6 +39,7 @@ _SCHEMA = {
     "meta": [("key", "VARCHAR"), ("value", "VARCHAR")],
 }
 _PID_RE = re.compile(r"\(PID (\d+)\)")
+_BULK_OPS = ("bulk_new", "bulk_cancel")
 
 
 class JournalError(Exception):
@@ -76,10 +77,19 @@ class StoredCommand:
 
 
 def command_status(events: list[dict[str, Any]], line: int) -> str:
-    """'rejected' when the command's first event is a reject of that command, else 'applied'."""
-    if events:
-        first = events[0]
-        if first.get("event") == "rejected" and first.get("cmd", line) == line:
+    """'rejected' when the command itself was refused, else 'applied'.
+
+    A refused command has one whole-command ``rejected`` event for its line. It is usually
+    the first event, but clock events its timestamp caused (expiries, breaker resumes) may
+    come before it; a bulk op's per-order rejects do not make the bulk op rejected. This is
+    the same rule as ``core.simrun.RunSummary``, so ``journal verify`` and ``sim run`` agree.
+    """
+    for event in events:
+        if (
+            event.get("event") == "rejected"
+            and event.get("cmd", line) == line
+            and event.get("op") not in _BULK_OPS
+        ):
             return "rejected"
     return "applied"
 
@@ -302,13 +312,13 @@ class JournalStore:
             yield from rows
             after = rows[-1][0]
 
-    def iter_commands(self) -> Iterator[StoredCommand]:
-        """Every durable command with its stored event bodies, in seq order."""
+    def iter_commands(self, from_line: int = 0) -> Iterator[StoredCommand]:
+        """Every durable command (from input line ``from_line`` on) with its event bodies, in seq order."""
         after = 0
         while True:
             rows = self._con.execute(
-                "SELECT seq, line, raw, status FROM commands WHERE seq > ? ORDER BY seq LIMIT ?",
-                [after, _READ_CHUNK],
+                "SELECT seq, line, raw, status FROM commands WHERE seq > ? AND line >= ? ORDER BY seq LIMIT ?",
+                [after, from_line, _READ_CHUNK],
             ).fetchall()
             if not rows:
                 return

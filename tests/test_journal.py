@@ -71,9 +71,10 @@ def test_round_trip(tmp_path: Path) -> None:
         assert [r[1] for r in store.iter_raw()] == [r[0] for r in rows]
 
 
-def test_status_is_rejected_only_for_own_first_reject() -> None:
+def test_status_is_rejected_only_for_a_whole_command_reject() -> None:
     assert command_status([{"event": "rejected", "cmd": 3, "reason": "X"}], 3) == "rejected"
-    assert command_status([{"event": "accepted", "cmd": 3}, {"event": "rejected", "cmd": 3}], 3) == "applied"
+    assert command_status([{"event": "expired", "cmd": 3}, {"event": "rejected", "cmd": 3, "op": "new"}], 3) == "rejected"
+    assert command_status([{"event": "accepted", "cmd": 3}, {"event": "rejected", "cmd": 3, "op": "bulk_new"}], 3) == "applied"
     assert command_status([{"event": "rejected", "cmd": 2, "reason": "X"}], 3) == "applied"
     assert command_status([], 3) == "applied"
 

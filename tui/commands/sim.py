@@ -27,6 +27,11 @@ def sim_run(
     no_risk: Annotated[bool, typer.Option("--no-risk", help="Pure matching: no balances, holds or risk checks.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one summary object on stdout.")] = False,
     state_out: Annotated[Path | None, typer.Option("--state-out", help="Write the final venue state (JSON).")] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Journal every command in this DuckDB file; events reach --out only once durable, "
+                     "and a rerun with the same --db resumes after the last journaled line."),
+    ] = None,
 ) -> None:
     """Replay JOURNAL deterministically; bad lines become reject events and the run goes on."""
     import orjson
@@ -38,7 +43,8 @@ def sim_run(
         fail(f"journal file {journal} does not exist")
     engine = Engine(EngineConfig(no_risk=no_risk))
     summary = RunSummary()
-    sink = _open_output(out)
+    sink = _open_output(out) if db is None else None
+    journal_info = None
 
     def write(_line: int, events: list[dict]) -> None:
         for ev in events:
@@ -48,11 +54,18 @@ def sim_run(
     source = sys.stdin.buffer if str(journal) == "-" else open(journal, "rb")
     try:
         with source:
-            run_lines(engine, numbered_lines(source), summary, write if sink else None)
+            if db is not None:
+                from tui.commands.journal import run_sim_durable
+
+                engine, journal_info = run_sim_durable(db, str(journal), numbered_lines(source), no_risk, summary, out)
+            else:
+                run_lines(engine, numbered_lines(source), summary, write if sink else None)
     finally:
         if sink is not None:
             sink.close()
     result = summary.as_json(engine)
+    if journal_info is not None:
+        result["journal"] = journal_info
     if state_out is not None:
         state_out.write_bytes(orjson.dumps(engine.state_snapshot(), option=orjson.OPT_INDENT_2))
     if as_json:
