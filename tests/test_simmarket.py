@@ -26,15 +26,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import Future
 
 import numpy as np
 import pytest
 
 from core.book import OrderBook
+from core.engine import Engine, EngineConfig
 from core.instruments import default_instruments
 from core.market_state import MarketState
 from core.orders import BUY, SELL, Order
+from core.risk import RiskLimits
 from core.simmarket import FairValueParams, FairValueProcess, SimMarket, SimMarketWorker, WorkerStopped
 from core.simmarket.agent import OrderIds, lots_for_usd
 from core.simmarket.makers import ladder_prices, nice_step
@@ -217,6 +220,27 @@ def test_agents_send_exact_grid_strings():
             if key in cmd:
                 assert isinstance(cmd[key], str)
                 (BTC.price_to_ticks if key == "price" else BTC.qty_to_lots)(cmd[key])  # raises off-grid
+
+
+def test_makers_requote_with_modify_and_replace_alike():
+    """Re-pricing by modify (default) keeps ids; "replace" (cancel + new) is the fallback mode.
+    Both must leave a clean run: no rejects."""
+    for mode in ("modify", "replace"):
+        ops: Counter = Counter()
+        market = SimMarket(9, requote=mode, recorder=lambda cmd, _ev: ops.update([cmd["op"]]))
+        market.run(100)
+        assert market.rejected == {}, mode
+        assert (ops["modify"] > 100) == (mode == "modify") and ops["cancel"] > 0
+
+
+def test_agents_are_exempt_from_the_users_risk_limits():
+    strict = RiskLimits(band_bps=50, max_order_notional=1_000 * 10**8, max_open_orders=5, rate_limit_orders=10)
+    market = SimMarket(1, engine=Engine(EngineConfig(limits=strict)))
+    market.run(50)
+    assert market.rejected == {}
+    market.submit({"op": "deposit", "account": "me", "asset": "USDT", "amount": "100000"})
+    events = market.submit({"op": "new", "id": "me-1", "account": "me", "symbol": "BTC/USDT", "side": "buy", "type": "market", "qty": "0.1"})
+    assert events[0]["reason"] == "MAX_ORDER_NOTIONAL"
 
 
 # --- the worker --------------------------------------------------------------------------------

@@ -27,6 +27,13 @@ from core.simmarket.roster import IMPACT_UNIT_USD, PROFILES, ROSTER, SymbolProfi
 Recorder = Callable[[dict[str, Any], list[dict[str, Any]]], None]
 NS_PER_MS = 1_000_000
 RECENT_TRADES = 2000
+#: Per-account overrides of venue-wide risk limits for agent accounts (journal ``limits`` op).
+AGENT_LIMITS = {
+    "band_pct": "100",
+    "max_order_notional": "1000000000000",
+    "max_open_orders": 1_000_000,
+    "rate_limit_orders": 1_000_000_000,
+}
 
 
 class _SymbolSim:
@@ -57,7 +64,7 @@ class SimMarket:
         step_ms: int = 100,
         engine: Any = None,
         recorder: Recorder | None = None,
-        requote: str = "replace",
+        requote: str = "modify",
     ) -> None:
         if step_ms <= 0:
             raise ValueError("step_ms must be positive")
@@ -167,7 +174,8 @@ class SimMarket:
 
     # --- setup ---------------------------------------------------------------------------
     def _fund(self) -> None:
-        """Deposit what each account's agents need, summed over symbols, at ts 0."""
+        """Deposit what each account's agents need, summed over symbols, and lift the user's risk
+        limits off the agents, all at ts 0."""
         need: dict[tuple[str, str], Decimal] = {}
         for (account, sym), agent in self.agents.items():
             ins = self.engine.instruments[sym]
@@ -183,6 +191,10 @@ class SimMarket:
                 self.engine.assets[asset].unit, rounding=ROUND_DOWN
             )
             self.process({"op": "deposit", "account": account, "asset": asset, "amount": f"{amount:f}", "ts": 0})
+        # The agents stand for the rest of the market: the user's pre-trade limits (config
+        # [risk]) are for the user, so each agent account gets the loosest the venue allows.
+        for account in sorted(self.accounts):
+            self.process({"op": "limits", "account": account, "ts": 0, **AGENT_LIMITS})
 
     # --- stepping ------------------------------------------------------------------------
     def step(self) -> list[dict[str, Any]]:

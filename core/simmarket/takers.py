@@ -125,10 +125,14 @@ class MomentumTrader(Agent):
         return 0
 
     def on_step(self, ctx: StepContext) -> None:
-        for t in ctx.trades:
-            if t["seq"] > self.seen_seq:
-                self.observe(float(t["price"]), int(t.get("ts", ctx.now_ns)))
-                self.seen_seq = t["seq"]
+        fresh = []
+        for t in reversed(ctx.trades):  # newest first; stop at the first one already seen
+            if t["seq"] <= self.seen_seq:
+                break
+            fresh.append(t)
+        for t in reversed(fresh):
+            self.observe(float(t["price"]), int(t.get("ts", ctx.now_ns)))
+            self.seen_seq = t["seq"]
         inv_usd = self.position * float(self.ins.lot_size) * ctx.fair * ctx.usd_per_quote
         side = self.decide(ctx.now_ns, inv_usd)
         if not side:
