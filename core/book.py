@@ -181,12 +181,20 @@ class OrderBook:
         return self.bids.depth(n), self.asks.depth(n)
 
     def fillable(
-        self, side: int, limit: int | None, qty: int, stp_account: str | None, budget: int | None
+        self,
+        side: int,
+        limit: int | None,
+        qty: int,
+        stp_account: str | None,
+        budget: int | None,
+        stp_mode: str = STP_CANCEL_OLDEST,
     ) -> int:
         """Lots a taker could fill right now (for FOK), without changing anything.
 
-        Orders of ``stp_account`` are skipped (self-trade prevention would not let them fill);
-        ``budget`` caps the notional in tick*lot units (market buys limited by balance).
+        Meeting an order of ``stp_account`` ends the walk for modes that stop the taker there
+        (cancel_newest, cancel_both, decrement: the taker cannot then fill in full) and skips it
+        for cancel_oldest (the resting order is cancelled and matching goes on). ``budget`` caps
+        the notional in tick*lot units (market buys limited by balance).
         """
         opp = self.asks if side == BUY else self.bids
         ks = opp.ks
@@ -195,8 +203,12 @@ class OrderBook:
             if limit is not None and price * ks > limit * ks:
                 break
             for o in opp.levels[price].orders:
-                if not o.live or (stp_account is not None and o.account == stp_account):
+                if not o.live:
                     continue
+                if stp_account is not None and o.account == stp_account:
+                    if stp_mode == STP_CANCEL_OLDEST:
+                        continue
+                    return got
                 take = min(o.leaves, qty - got)
                 if budget is not None:
                     take = min(take, budget // price)
@@ -267,7 +279,7 @@ class OrderBook:
 
         Appends ``(maker, price, qty)`` to ``fills``. Self-trade prevention (by account, mode
         ``taker.stp``) appends ``(kind, order, qty)`` to ``stp_actions``; iceberg refills append
-        ``("refill", maker, visible)`` to ``refills``. Passing one list for all three keeps
+        ``("refill", maker, visible, leaves)`` to ``refills``. Passing one list for all three keeps
         them in causal order. ``taker.budget`` (tick*lot notional units), when
         set, caps what a taker may spend. Returns why matching stopped early: None (filled,
         or no more acceptable price), "STP" (taker must be cancelled) or "BUDGET".
@@ -331,7 +343,7 @@ class OrderBook:
                         maker.visible = vis
                         q.append(maker)
                         if refills is not None:
-                            refills.append(("refill", maker, vis))
+                            refills.append(("refill", maker, vis, maker.leaves))
                     else:
                         maker.live = False
                         del orders_index[maker.oid]
@@ -388,7 +400,7 @@ class OrderBook:
                         maker.visible = vis
                         q.append(maker)
                         if refills is not None:
-                            refills.append(("refill", maker, vis))
+                            refills.append(("refill", maker, vis, maker.leaves))
                     else:
                         maker.visible = 0
                         maker.live = False

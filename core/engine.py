@@ -265,7 +265,7 @@ class Engine:
                 vals["band_bps"] = _bps(cmd["band_pct"], "band_pct")
             if "max_order_notional" in cmd:
                 quote = inst.quote if inst else Asset("QUOTE")
-                vals["max_order_notional"] = quote.to_units(cmd["max_order_notional"], "max_order_notional")
+                vals["max_order_notional"] = self._amount(quote, {"amount": cmd["max_order_notional"]})
             if "max_position" in cmd:
                 if inst is None:
                     raise Reject("MISSING_FIELD", "max_position needs a symbol (it is in the symbol's lots)")
@@ -525,6 +525,7 @@ class Engine:
         # Balance: the last check, because it is the first mutation.
         if not self.no_risk:
             self._hold_new(order, inst, book)
+            self._count_rate(order)
         self._order_seq += 1
         order.seq = self._order_seq
         self._emit(self._accepted_event(order, inst))
@@ -590,10 +591,17 @@ class Engine:
         opp = book.best_ask if order.side == BUY else book.best_bid
         return opp if opp is not None else self.last_price.get(order.symbol)
 
-    def _open_qty(self, account: str, symbol: str, side: int) -> int:
-        return sum(o.leaves for o in self.by_account.get(account, {}).values() if o.symbol == symbol and o.side == side)
+    def _open_qty(self, account: str, symbol: str, side: int, skip: Order | None = None) -> int:
+        return sum(
+            o.leaves
+            for o in self.by_account.get(account, {}).values()
+            if o.symbol == symbol and o.side == side and o is not skip
+        )
 
-    def _pre_trade(self, order: Order, inst: Instrument, book: OrderBook) -> None:
+    def _pre_trade(self, order: Order, inst: Instrument, book: OrderBook, replacing: Order | None = None) -> None:
+        """Every pre-trade risk check, in a fixed order; raises the first failure.
+
+        ``replacing`` is the resting order a modify replaces: it is not counted twice."""
         account, sym = order.account, inst.symbol
         if not self.ledger.has_account(account):
             raise Reject("UNKNOWN_ACCOUNT", f"account {account!r} has no funds (deposit first)")
@@ -604,7 +612,7 @@ class Engine:
             raise Reject(state, f"{sym if state == 'SYMBOL_HALTED' else account} is halted")
         pos = self.positions.get((account, sym), 0)
         if state == REDUCING:
-            same_side_open = self._open_qty(account, sym, order.side)
+            same_side_open = self._open_qty(account, sym, order.side, replacing)
             reduces = pos * order.side < 0 and order.qty + same_side_open <= abs(pos)
             if not reduces:
                 raise Reject("REDUCE_ONLY", f"trading is REDUCING and this order would not reduce the position {inst.fmt_qty(abs(pos))}")
@@ -623,14 +631,20 @@ class Engine:
                 raise Reject("PRICE_OUT_OF_BAND", f"price {inst.fmt_price(order.price)} is more than {Decimal(limits.band_bps) / 100}% from the reference {inst.fmt_price(anchor)}")
         if limits.max_order_notional is not None and notional is not None and notional > limits.max_order_notional:
             raise Reject("MAX_ORDER_NOTIONAL", f"notional {inst.quote.fmt(notional)} exceeds the limit {inst.quote.fmt(limits.max_order_notional)}")
-        if limits.max_open_orders is not None and len(self.by_account.get(account, ())) >= limits.max_open_orders:
+        if replacing is None and limits.max_open_orders is not None and len(self.by_account.get(account, ())) >= limits.max_open_orders:
             raise Reject("MAX_OPEN_ORDERS", f"{account} already has {limits.max_open_orders} open orders")
         if limits.max_position is not None:
-            worst = pos + order.side * (order.qty + self._open_qty(account, sym, order.side))
+            worst = pos + order.side * (order.qty + self._open_qty(account, sym, order.side, replacing))
             if abs(worst) > limits.max_position:
                 raise Reject("POSITION_LIMIT", f"position could reach {inst.fmt_qty(abs(worst))}, above the limit {inst.fmt_qty(limits.max_position)}")
-        if limits.rate_limit_orders is not None and not self.rate.allow(account, self.now, limits.rate_limit_orders, limits.rate_limit_window_ns):
+        if limits.rate_limit_orders is not None and not self.rate.allow(account, self.now, limits.rate_limit_orders, limits.rate_limit_window_ns, record=False):
             raise Reject("RATE_LIMITED", f"{account} sent more than {limits.rate_limit_orders} orders in {limits.rate_limit_window_ns // MS} ms")
+
+    def _count_rate(self, order: Order) -> None:
+        """Record an accepted order against its account's rate limit (rejects do not count)."""
+        limits = self.limits.effective(order.account, order.symbol)
+        if limits.rate_limit_orders is not None:
+            self.rate.allow(order.account, self.now, limits.rate_limit_orders, limits.rate_limit_window_ns)
 
     def _hold_new(self, order: Order, inst: Instrument, book: OrderBook) -> None:
         """Reserve funds for an accepted order, or reject with INSUFFICIENT_BALANCE."""
@@ -681,7 +695,7 @@ class Engine:
             order.budget = self.ledger.free(order.account, inst.quote.code) // inst.notional_factor
         if order.tif == "FOK":
             stp_acct = order.account if order.stp != STP_NONE else None
-            if book.fillable(order.side, eff_limit, order.leaves, stp_acct, order.budget) < order.leaves:
+            if book.fillable(order.side, eff_limit, order.leaves, stp_acct, order.budget, order.stp) < order.leaves:
                 self._release_all(order)
                 self._emit({"event": "expired", "id": order.oid, "leaves_qty": inst.fmt_qty(order.leaves), "reason": "FOK"})
                 self._close(order)
@@ -693,7 +707,7 @@ class Engine:
             if first.__class__ is not str:
                 self._settle(first, order, act[1], act[2], inst)
             elif first == "refill":
-                self._emit({"event": "refilled", "id": act[1].oid, "visible_qty": inst.fmt_qty(act[2]), "leaves_qty": inst.fmt_qty(act[1].leaves)})
+                self._emit({"event": "refilled", "id": act[1].oid, "visible_qty": inst.fmt_qty(act[2]), "leaves_qty": inst.fmt_qty(act[3])})
             else:
                 self._apply_stp(act, inst)
         order.budget = None
@@ -840,8 +854,9 @@ class Engine:
         order.type = LIMIT if order.type in PRICED_TYPES else MARKET
         if not self.no_risk:
             try:
-                if self._trading_state(order.account, order.symbol) not in (ACTIVE, REDUCING):
-                    raise Reject("SYMBOL_HALTED", "halted")
+                state = self._trading_state(order.account, order.symbol)
+                if state not in (ACTIVE, REDUCING):
+                    raise Reject("SYMBOL_HALTED" if state == "BREAKER" else state, "halted")
                 self._hold_new(order, inst, book)
             except Reject as rej:
                 self._emit({"event": "canceled", "id": order.oid, "leaves_qty": inst.fmt_qty(order.leaves), "reason": rej.code})
@@ -875,17 +890,10 @@ class Engine:
             self._emit(self._modified_event(order, inst, "kept"))
             return
         if not self.no_risk:
+            # The replacement is checked like a new order of the remaining quantity, with the
+            # order itself left out of the open-order counts it would otherwise double.
             probe = Order(order.oid, order.account, order.side, new_price, new_leaves, order.symbol)
-            state = self._trading_state(order.account, order.symbol)
-            if state in ("BREAKER", "SYMBOL_HALTED", "ACCOUNT_HALTED"):
-                raise Reject("ACCOUNT_HALTED" if state == "ACCOUNT_HALTED" else "SYMBOL_HALTED", f"{order.symbol} or {order.account} is halted")
-            limits = self.limits.effective(order.account, order.symbol)
-            anchor = self.last_price.get(order.symbol)
-            if limits.band_bps is not None and anchor is not None and abs(new_price - anchor) * 10_000 > anchor * limits.band_bps:
-                raise Reject("PRICE_OUT_OF_BAND", f"price {inst.fmt_price(new_price)} is outside the band around {inst.fmt_price(anchor)}")
-            if inst.notional_units(new_price, new_qty) < inst.min_notional_units:
-                raise Reject("BELOW_MIN_NOTIONAL", "modified order is below the minimum notional")
-            del probe
+            self._pre_trade(probe, inst, book, replacing=order)
         if order.post_only and new_price != order.price:
             # Check against the book without this order (it cannot cross itself).
             if book.would_cross(order.side, new_price):
@@ -894,6 +902,8 @@ class Engine:
         extra = need - order.hold
         if extra > 0 and not self._take_hold(order, extra):
             raise Reject("INSUFFICIENT_BALANCE", "not enough available balance for the larger order")
+        if not self.no_risk:
+            self._count_rate(order)
         book.cancel(order.oid)
         order = self._replace_record(order)
         if extra < 0:

@@ -54,15 +54,17 @@ class RateLimiter:
     def __init__(self) -> None:
         self._hits: dict[str, deque[int]] = {}
 
-    def allow(self, account: str, now: int, limit: int, window_ns: int) -> bool:
-        """Record an order attempt; False when ``limit`` orders already fell in the window."""
+    def allow(self, account: str, now: int, limit: int, window_ns: int, record: bool = True) -> bool:
+        """False when ``limit`` orders already fell in the window; else True, and the order is
+        counted when ``record`` (the engine checks first and records only accepted orders)."""
         hits = self._hits.setdefault(account, deque())
         cutoff = now - window_ns
         while hits and hits[0] <= cutoff:
             hits.popleft()
         if len(hits) >= limit:
             return False
-        hits.append(now)
+        if record:
+            hits.append(now)
         return True
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from core.commands import Reject, parse_line
 from core.engine import Engine
 
+BULK_OPS = ("bulk_new", "bulk_cancel")
+
 
 @dataclass
 class RunSummary:
@@ -33,9 +35,11 @@ class RunSummary:
     def add(self, events: list[dict]) -> None:
         """Fold one command's events into the counts."""
         self.commands += 1
-        first = events[0] if events else None
-        if first is not None and first["event"] == "rejected" and first.get("op") not in ("bulk_new", "bulk_cancel"):
-            self.rejected[first["reason"]] += 1
+        # A rejected command has exactly one whole-command reject, possibly after clock events
+        # (expiries, breaker resumes) its timestamp caused.
+        whole = next((ev for ev in events if ev["event"] == "rejected" and ev.get("op") not in BULK_OPS), None)
+        if whole is not None:
+            self.rejected[whole["reason"]] += 1
         else:
             self.applied += 1
         for ev in events:
@@ -45,7 +49,7 @@ class RunSummary:
                 self.accepted += 1
             elif kind == "trade":
                 self.trades += 1
-            elif kind == "rejected" and ev.get("op") in ("bulk_new", "bulk_cancel"):
+            elif kind == "rejected" and ev.get("op") in BULK_OPS:
                 self.rejected[ev["reason"]] += 1
 
     def as_json(self, engine: Engine) -> dict:
