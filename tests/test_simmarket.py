@@ -402,6 +402,18 @@ def test_live_run_stops_cleanly_on_ctrl_c():
     assert "Traceback" not in err
 
 
+def test_run_live_prints_every_configured_symbol_each_second():
+    import io
+
+    from tui.commands.simmarket import run_live
+
+    out = io.StringIO()
+    run_live(seed=1, rate=0, seconds=2, symbols=["BTC/USDT", "ETH/USDT"], out=out)
+    heads = [line.split("  bid")[0] for line in out.getvalue().splitlines()]
+    assert heads == ["00:00:01  BTC/USDT", "00:00:01  ETH/USDT", "00:00:02  BTC/USDT", "00:00:02  ETH/USDT"]
+    assert not _sim_threads()
+
+
 def test_cli_errors_are_one_line():
     for args in (("--symbol", "DOGE/EUR", "--seconds", "1", "--json"), ("--json",), ("--rate", "0", "--seconds", "1")):
         proc = _cli("sim", "market", *args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import sys
 import time
+from collections.abc import Sequence
 from typing import IO, Annotated
 
 import typer
@@ -52,25 +53,29 @@ def run_live(
     symbol: str = "BTC/USDT",
     step_ms: int = 100,
     out: IO[str] | None = None,
+    symbols: Sequence[str] | None = None,
 ) -> None:
     """Run the simulated market at ``rate`` x real time (0 = unpaced), printing one line per
-    simulated second, for ``seconds`` or until Ctrl+C (a clean stop, not an error)."""
+    symbol per simulated second, for ``seconds`` or until Ctrl+C (a clean stop, not an error).
+    ``symbols`` (e.g. the config's ``simmarket.symbols``) overrides ``symbol``."""
     from core.market_state import MarketState
     from core.simmarket import SimMarketWorker
 
     out = out or sys.stdout
-    market = _build(seed, (symbol,), step_ms)
+    names = tuple(symbols) if symbols else (symbol,)
+    market = _build(seed, names, step_ms)
     state = MarketState(depth=5)
     lines: queue.SimpleQueue[str] = queue.SimpleQueue()
-    printed = {"trades": 0}
+    printed = dict.fromkeys(names, 0)  # trade count at the last line, per symbol
 
     def on_step(m, _events) -> None:
         if m.now_ns % NS_PER_SECOND:
             return
-        view = state.view(symbol)
-        if view is not None:
-            lines.put(live_line(view, view.trade_count - printed["trades"], m.now_ns))
-            printed["trades"] = view.trade_count
+        for name in names:
+            view = state.view(name)
+            if view is not None:
+                lines.put(live_line(view, view.trade_count - printed[name], m.now_ns))
+                printed[name] = view.trade_count
 
     max_steps = None if seconds is None else seconds * 1000 // step_ms
     worker = SimMarketWorker(market, rate=rate, state=state, max_steps=max_steps, on_step=on_step)
