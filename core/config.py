@@ -216,7 +216,7 @@ class SimMarketConfig(_Section):
     """``[simmarket]``: the seeded simulated market the workstation opens on."""
 
     seed: StrictInt = Field(1, ge=0, description="Random seed: the same seed gives the same market.")
-    rate: float = Field(50.0, gt=0, description="Simulated order-flow events per second.")
+    rate: float = Field(1.0, gt=0, description="Pace of the simulated market as a multiple of real time.")
     symbols: list[Symbol] = Field(default_factory=lambda: ["BTC/USDT", "ETH/USDT"], min_length=1)
     step_ms: StrictInt = Field(100, ge=1, description="Simulated clock step in milliseconds.")
 

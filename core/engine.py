@@ -257,8 +257,6 @@ class Engine:
     def _op_limits(self, cmd: dict) -> None:
         account = text(cmd, "account") if "account" in cmd else None
         inst = self._instrument(cmd) if "symbol" in cmd else None
-        if account and inst:
-            raise Reject("INVALID_VALUE", "limits apply venue-wide, per symbol or per account, not both")
         vals: dict = {}
         try:
             if "band_pct" in cmd:
@@ -279,13 +277,20 @@ class Engine:
         if "rate_limit_window_ms" in cmd:
             vals["rate_limit_window_ns"] = integer(cmd, "rate_limit_window_ms", 1, 10**9) * MS
         limits = RiskLimits(**vals)
-        if account:
+        if account and inst:
+            key = (account, inst.symbol)
+            self.limits.by_account_symbol[key] = self.limits.by_account_symbol.get(key, RiskLimits()).merged(limits)
+        elif account:
             self.limits.by_account[account] = self.limits.by_account.get(account, RiskLimits()).merged(limits)
         elif inst:
             self.limits.by_symbol[inst.symbol] = self.limits.by_symbol.get(inst.symbol, RiskLimits()).merged(limits)
         else:
             self.limits.venue = self.limits.venue.merged(limits)
-        scope = {"account": account} if account else {"symbol": inst.symbol} if inst else {}
+        scope = {}
+        if account:
+            scope["account"] = account
+        if inst:
+            scope["symbol"] = inst.symbol
         self._emit({"event": "limits_set", **scope, **{k: cmd[k] for k in cmd if k not in ("op", "ts", "account", "symbol")}})
 
     def _op_breaker(self, cmd: dict) -> None:

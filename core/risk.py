@@ -43,9 +43,12 @@ class LimitBook:
     venue: RiskLimits = field(default_factory=RiskLimits)
     by_symbol: dict[str, RiskLimits] = field(default_factory=dict)
     by_account: dict[str, RiskLimits] = field(default_factory=dict)
+    by_account_symbol: dict[tuple[str, str], RiskLimits] = field(default_factory=dict)
 
     def effective(self, account: str, symbol: str) -> RiskLimits:
-        return self.venue.merged(self.by_symbol.get(symbol)).merged(self.by_account.get(account))
+        """Most specific wins: venue < symbol < account < (account, symbol)."""
+        merged = self.venue.merged(self.by_symbol.get(symbol)).merged(self.by_account.get(account))
+        return merged.merged(self.by_account_symbol.get((account, symbol)))
 
 
 class RateLimiter:

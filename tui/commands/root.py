@@ -122,7 +122,8 @@ def open_workstation(settings: Settings) -> None:
             )
         raise
     try:
-        run_live(seed=settings.simmarket.seed, rate=settings.simmarket.rate)
+        sm = settings.simmarket
+        run_live(seed=sm.seed, rate=sm.rate, symbols=sm.symbols, step_ms=sm.step_ms)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
