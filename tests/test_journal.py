@@ -206,3 +206,130 @@ def test_read_only_store_refuses_appends(tmp_path: Path) -> None:
     with JournalStore(path, read_only=True) as store:
         with pytest.raises(journal.JournalError):
             store.append(1, "{}", [])
+
+
+# --- the durable engine over the store ------------------------------------------------------
+
+from core.durable import (  # noqa: E402
+    ConfigMismatchError,
+    DurableEngine,
+    JournalIntegrityError,
+    ResumeMismatchError,
+    run_durable,
+)
+from core.engine import Engine, EngineConfig  # noqa: E402
+from journalgen import generate_journal  # noqa: E402
+
+
+def _fresh_state(lines: list[str], k: int, no_risk: bool = False) -> dict:
+    eng = Engine(EngineConfig(no_risk=no_risk))
+    for i, raw in enumerate(lines[:k], 1):
+        eng.process_line(raw, i)
+    return eng.state_snapshot()
+
+
+def test_durable_engine_releases_only_after_flush_and_recovers(tmp_path: Path) -> None:
+    lines = generate_journal(600, seed=3)
+    path = tmp_path / "d.duckdb"
+    live = Engine()
+    expected = [live.process_line(raw, i) for i, raw in enumerate(lines, 1)]
+    with JournalStore(path, batch_size=50) as store:
+        de = DurableEngine(store, EngineConfig())
+        released: list[list[dict]] = []
+        for i, raw in enumerate(lines, 1):
+            de.submit(raw, i)
+            assert store.count() + de.pending == i  # every command is durable or pending
+            if de.due():
+                batch = de.flush()
+                assert de.pending == 0 and store.count() == i  # released only once durable
+                released.extend(batch)
+        released.extend(de.flush())
+        assert released == expected
+        assert de.state_snapshot() == live.state_snapshot()
+    with JournalStore(path) as store:
+        de = DurableEngine(store, EngineConfig())
+        assert de.replayed == len(lines) and de.last_line == len(lines)
+        assert de.state_snapshot() == live.state_snapshot()
+        assert store.status_counts()["rejected"] > 0  # the generator makes some rejects
+
+
+def test_tampered_event_is_an_integrity_error(tmp_path: Path) -> None:
+    lines = generate_journal(300, seed=5)
+    path = tmp_path / "d.duckdb"
+    with JournalStore(path) as store:
+        de = DurableEngine(store, EngineConfig())
+        for i, raw in enumerate(lines, 1):
+            de.submit(raw, i)
+        de.flush()
+        seq = store.execute(
+            "SELECT min(seq) FROM events WHERE seq > 150 AND body LIKE '%\"event\":\"accepted\"%'"
+        ).fetchone()[0]
+        assert seq is not None
+        store.execute(
+            "UPDATE events SET body = replace(body, '\"accepted\"', '\"canceled\"') WHERE seq = ? AND idx = 0",
+            [seq],
+        )
+    with JournalStore(path) as store:
+        with pytest.raises(JournalIntegrityError, match=f"seq {seq} ") as info:
+            DurableEngine(store, EngineConfig())
+        assert info.value.seq == seq
+        store.execute(
+            "UPDATE events SET body = replace(body, '\"canceled\"', '\"accepted\"') WHERE seq = ? AND idx = 0",
+            [seq],
+        )
+        DurableEngine(store, EngineConfig())  # repaired: replays cleanly again
+        # a missing event row is caught as well
+        store.execute("DELETE FROM events WHERE seq = ? AND idx = 0", [seq])
+        with pytest.raises(JournalIntegrityError, match=f"seq {seq} "):
+            DurableEngine(store, EngineConfig())
+
+
+def test_settings_mismatch_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.duckdb"
+    with JournalStore(path) as store:
+        de = DurableEngine(store, EngineConfig(no_risk=True))
+        de.submit('{"op":"deposit","account":"a","asset":"USDT","amount":"5"}', 1)
+        de.flush()
+        assert store.get_meta("no_risk") == "true"
+    with JournalStore(path) as store:
+        with pytest.raises(ConfigMismatchError, match="no_risk=true.*no_risk=false.*--no-risk"):
+            DurableEngine(store, EngineConfig(no_risk=False))
+        assert DurableEngine(store).config.no_risk is True  # recovered from meta
+
+
+def test_run_durable_acks_durable_batches_and_resumes(tmp_path: Path) -> None:
+    lines = generate_journal(2_000, seed=11)
+    path = tmp_path / "d.duckdb"
+    acked: list[list[dict]] = []
+
+    def numbered(upto: int):
+        return ((i, raw.encode()) for i, raw in enumerate(lines[:upto], 1))
+
+    with JournalStore(path, batch_size=64) as store:
+        def on_ack(batch: list[list[dict]]) -> None:
+            assert store.buffered == 0 and store.count() == len(acked) + len(batch)
+            acked.extend(batch)
+
+        first = run_durable(numbered(700), store, EngineConfig(), on_ack, source="gen.jsonl")
+        assert first.commands == 700 and first.skipped == 0 and first.batches >= 700 // 64
+    with JournalStore(path, batch_size=64) as store:
+        def on_ack2(batch: list[list[dict]]) -> None:
+            assert store.count() == len(acked) + len(batch)
+            acked.extend(batch)
+
+        second = run_durable(numbered(2_000), store, EngineConfig(), on_ack2)
+        assert second.resumed_after == 700 and second.skipped == 700 and second.commands == 1_300
+        assert second.engine.state_snapshot() == _fresh_state(lines, 2_000)
+        assert store.meta()["source"] == "gen.jsonl"
+    fresh = Engine()
+    assert acked == [fresh.process_line(raw, i) for i, raw in enumerate(lines, 1)]
+
+    # resuming with a different input is refused, as is an input shorter than the journal
+    other = list(lines)
+    other[10] = generate_journal(2_000, seed=12)[500]
+    with JournalStore(path) as store:
+        with pytest.raises(ResumeMismatchError, match="input line 11 differs"):
+            run_durable(((i, r) for i, r in enumerate(other, 1)), store, EngineConfig(), lambda b: None)
+        with pytest.raises(ResumeMismatchError, match="ends at line 1000"):
+            run_durable(((i, r) for i, r in enumerate(lines[:1000], 1)), store, EngineConfig(), lambda b: None)
+        assert store.count() == 2_000
