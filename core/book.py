@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from heapq import heappop, heappush, nlargest, nsmallest
+from operator import attrgetter
 
 from core.orders import (
     BUY,
@@ -30,6 +31,7 @@ from core.orders import (
 )
 
 _COMPACT_MIN_DEAD = 32
+_is_live = attrgetter("live")
 
 
 class BookCorrupted(RuntimeError):
@@ -55,7 +57,7 @@ class Level:
 
     def compact(self) -> None:
         """Drop dead entries so a level that never trades does not grow without bound."""
-        self.orders = deque(o for o in self.orders if o.live)
+        self.orders = deque(filter(_is_live, self.orders))
         self.dead = 0
 
 
@@ -223,7 +225,6 @@ class OrderBook:
         """Put an order in the book at the back of its level's queue (BookSide.add, inlined:
         this and ``cancel`` are most of a busy venue's operations)."""
         self.orders[order.oid] = order
-        order.live = True  # a modified order comes back after its cancel
         side = self.bids if order.side == BUY else self.asks
         price = order.price
         level = side.levels.get(price)
@@ -241,8 +242,11 @@ class OrderBook:
         self.version += 1
 
     def cancel(self, oid: str) -> Order | None:
-        """Take a resting order out of the book; None if it is not resting. O(1): the order is
-        marked dead and its deque entry skipped later (BookSide.unlink, inlined)."""
+        """Take a resting order out of the book; None if it is not resting.
+
+        O(1): an order at either end of its queue (the newest one, most often) is popped; one in
+        the middle is marked dead and skipped when it reaches the front.
+        """
         order = self.orders.pop(oid, None)
         if order is None:
             return None
@@ -254,11 +258,64 @@ class OrderBook:
         level.count = count
         if count == 0:
             side.remove_level(order.price)
+            return order
+        q = level.orders
+        if q[-1] is order:
+            q.pop()
+            while not q[-1].live:  # count > 0: a live order stops this
+                q.pop()
+                level.dead -= 1
+        elif q[0] is order:
+            q.popleft()
+            while not q[0].live:
+                q.popleft()
+                level.dead -= 1
         else:
             level.dead += 1
             if level.dead > _COMPACT_MIN_DEAD and level.dead > count:
                 level.compact()
         return order
+
+    def place(self, order: Order, fills: list) -> None:
+        """A plain limit order (GTC, no STP, no budget): take what crosses, rest the rest.
+
+        The busy-venue path: one call, straight to the lean matching loop when it crosses.
+        """
+        price = order.price
+        if order.side == BUY:
+            opp = self.asks
+            best = opp.best
+            crosses = best is not None and best <= price
+        else:
+            opp = self.bids
+            best = opp.best
+            crosses = best is not None and best >= price
+        if crosses:
+            self._match_plain(order, opp, price, fills, None)
+            if not order.leaves:
+                return
+        # rest(), inlined: a call costs as much as the work at this size.
+        self.orders[order.oid] = order
+        side = self.bids if order.side == BUY else self.asks
+        level = side.levels.get(price)
+        if level is None:
+            level = Level(price)
+            side.levels[price] = level
+            if price not in side.in_heap:
+                heappush(side.heap, price * side.ks)
+                side.in_heap.add(price)
+            best = side.best
+            if best is None or price * side.ks < best * side.ks:
+                side.best = price
+        level.orders.append(order)
+        level.count += 1
+        self.version += 1
+
+    def sweep(self, order: Order, fills: list) -> None:
+        """A plain market order (no STP, no budget): take liquidity at any price, never rest."""
+        opp = self.asks if order.side == BUY else self.bids
+        if opp.best is not None:
+            self._match_plain(order, opp, None, fills, None)
 
     def reduce(self, order: Order, new_leaves: int) -> None:
         """Lower a resting order's remaining quantity in place, keeping its priority."""

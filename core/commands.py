@@ -117,7 +117,7 @@ def choice(cmd: dict, field: str, allowed, default: str | None = None) -> str:
 
 def integer(cmd: dict, field: str, minimum: int = 0, maximum: int = 2**63 - 1) -> int:
     value = cmd.get(field)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise Reject("INVALID_VALUE", f"{field} must be an integer in [{minimum}, {maximum}]")

@@ -506,7 +506,12 @@ class Engine:
                 raise Reject("EXPIRE_IN_PAST", f"expire_ts {expire_ts} is not after the engine clock {self.now}")
         elif "expire_ts" in cmd:
             raise Reject("UNKNOWN_FIELD", "expire_ts goes with tif GTD")
-        order = Order(oid, account, side, price, qty, inst.symbol, otype, tif, display, stp)
+        order = Order(oid, account, side, price, qty)
+        order.symbol = inst.symbol
+        order.type = otype
+        order.tif = tif
+        order.set_display(display)
+        order.stp = stp
         order.post_only = post_only
         order.stop_price = stop_price
         order.trail = trail
@@ -897,7 +902,8 @@ class Engine:
         if not self.no_risk:
             # The replacement is checked like a new order of the remaining quantity, with the
             # order itself left out of the open-order counts it would otherwise double.
-            probe = Order(order.oid, order.account, order.side, new_price, new_leaves, order.symbol)
+            probe = Order(order.oid, order.account, order.side, new_price, new_leaves)
+            probe.symbol = order.symbol
             self._pre_trade(probe, inst, book, replacing=order)
         if order.post_only and new_price != order.price:
             # Check against the book without this order (it cannot cross itself).

@@ -8,7 +8,7 @@ through ``float``, so that equality, crossing checks and balance sums are exact.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from functools import lru_cache
 
 # Plain decimal notation only: exchanges never send exponents, and refusing them keeps
@@ -53,7 +53,13 @@ def parse_decimal(value: object, field: str = "value") -> Decimal:
 def to_units(value: object, step: Decimal, field: str = "value") -> int:
     """Convert a decimal to an integer count of ``step`` units; off-grid values are an error."""
     dec = parse_decimal(value, field)
-    units, rem = divmod(dec, step)
+    with localcontext() as ctx:
+        # Enough digits that any accepted input divides exactly (30 digits over a 1e-18 step).
+        ctx.prec = 80
+        try:
+            units, rem = divmod(dec, step)
+        except ArithmeticError:
+            raise NumberError("INVALID_NUMBER", f"{field} {str(value)[:40]} is out of range") from None
     if rem != 0:
         raise NumberError("OFF_GRID", f"{field} {value} is not a multiple of {format_decimal(step)}")
     return int(units)

@@ -75,39 +75,22 @@ class Order:
     ts: int = 0
     hold: int = 0
 
-    def __init__(
-        self,
-        oid: str,
-        account: str,
-        side: int,
-        price: int | None,
-        qty: int,
-        symbol: str = "",
-        type: str = LIMIT,
-        tif: str = "GTC",
-        display: int = 0,
-        stp: str = STP_NONE,
-    ) -> None:
+    def __init__(self, oid: str, account: str, side: int, price: int | None, qty: int) -> None:
+        # Only the hot slots: everything else keeps its class default until the engine sets it.
         self.oid = oid
         self.account = account
         self.side = side
         self.price = price
         self.qty = qty
         self.leaves = qty
+        self.visible = qty
         self.live = True
-        if 0 < display < qty:
+
+    def set_display(self, display: int) -> None:
+        """Make this an iceberg showing ``display`` lots at a time (no-op unless below qty)."""
+        if 0 < display < self.qty:
             self.display = display
             self.visible = display
-        else:
-            self.visible = qty
-        if stp is not STP_NONE:
-            self.stp = stp
-        if symbol:
-            self.symbol = symbol
-        if type is not LIMIT:
-            self.type = type
-        if tif != "GTC":
-            self.tif = tif
 
     def clone(self) -> Order:
         """A fresh record with the same fields. The book marks cancelled orders dead in place

@@ -26,6 +26,7 @@ class RunSummary:
     commands: int = 0
     applied: int = 0
     rejected: Counter = field(default_factory=Counter)
+    item_rejected: Counter = field(default_factory=Counter)  # entries of bulk_new / bulk_cancel
     accepted: int = 0
     trades: int = 0
     events: Counter = field(default_factory=Counter)
@@ -50,7 +51,7 @@ class RunSummary:
             elif kind == "trade":
                 self.trades += 1
             elif kind == "rejected" and ev.get("op") in BULK_OPS:
-                self.rejected[ev["reason"]] += 1
+                self.item_rejected[ev["reason"]] += 1
 
     def as_json(self, engine: Engine) -> dict:
         traded: dict[str, str] = {}
@@ -65,6 +66,7 @@ class RunSummary:
             "accepted": self.accepted,
             "rejected": dict(sorted(self.rejected.items())),
             "rejected_total": sum(self.rejected.values()),
+            "bulk_items_rejected": dict(sorted(self.item_rejected.items())),
             "trades": self.trades,
             "traded_qty": traded,
             "best": {sym: engine.best(sym) for sym in active},

@@ -136,7 +136,7 @@ def test_order_ids_are_account_prefixed_counters():
 def _book() -> OrderBook:
     book = OrderBook("BTC/USDT")
     for i, (side, price, lots) in enumerate([(BUY, 3_000_000, 5), (BUY, 2_999_990, 7), (SELL, 3_000_010, 3)]):
-        book.rest(Order(f"o{i}", "a", side, price, lots, "BTC/USDT"))
+        book.rest(Order(f"o{i}", "a", side, price, lots))
     return book
 
 

@@ -70,13 +70,18 @@ def _collect_then_disable() -> None:
 
 # --- the engine's book -----------------------------------------------------------------------
 def run_engine(ops: list[tuple], timed: bool = False, book_factory=OrderBook, order_cls=Order) -> Run:
-    """One pass of ``ops`` through ``core.book.OrderBook`` (the factories: profiling variants)."""
+    """One pass of ``ops`` through ``core.book.OrderBook`` (the factories: profiling variants).
+
+    The book reports each taker's fills as a list of ``(maker, price, qty)``; the loop keeps
+    those lists as they are and the common ``(maker_id, taker_id, price, qty)`` tape is built
+    after the clock stops, the way the reference's tape tuples are its own native output.
+    """
     book = book_factory("BTC/USDT")
     Order = order_cls  # noqa: N806
-    match, rest, cancel = book.match, book.rest, book.cancel
-    tape: list = []
-    push = tape.append
-    fills: list = []  # reused: match() appends (maker, price, qty), the loop drains it
+    place, sweep, cancel = book.place, book.sweep, book.cancel
+    outputs: list = []
+    keep = outputs.append
+    fills: list = []
     hits = 0
     lat = [0] * len(ops) if timed else None
     marks: list[int] = []
@@ -90,25 +95,19 @@ def run_engine(ops: list[tuple], timed: bool = False, book_factory=OrderBook, or
                 for op in chunk:
                     kind = op[0]
                     if kind == OP_LIMIT:
-                        _, oid, account, side, price, qty = op
-                        order = Order(oid, account, side, price, qty)
-                        match(order, price, fills)
+                        order = Order(op[1], op[2], op[3], op[4], op[5])
+                        place(order, fills)
                         if fills:
-                            for maker, p, q in fills:
-                                push((maker.oid, oid, p, q))
-                            fills.clear()
-                        if order.leaves > 0:
-                            rest(order)
+                            keep((op[1], fills))
+                            fills = []
                     elif kind == OP_MARKET:
-                        _, oid, account, side, qty = op
-                        order = Order(oid, account, side, None, qty, "", "market")
-                        match(order, None, fills)
-                        for maker, p, q in fills:
-                            push((maker.oid, oid, p, q))
-                        fills.clear()
-                    else:
-                        if cancel(op[1]) is not None:
-                            hits += 1
+                        order = Order(op[1], op[2], op[3], None, op[4])
+                        sweep(order, fills)
+                        if fills:
+                            keep((op[1], fills))
+                            fills = []
+                    elif cancel(op[1]) is not None:
+                        hits += 1
                 marks.append(clock())
         else:
             i = 0
@@ -116,30 +115,25 @@ def run_engine(ops: list[tuple], timed: bool = False, book_factory=OrderBook, or
                 t0 = clock()
                 kind = op[0]
                 if kind == OP_LIMIT:
-                    _, oid, account, side, price, qty = op
-                    order = Order(oid, account, side, price, qty)
-                    match(order, price, fills)
+                    order = Order(op[1], op[2], op[3], op[4], op[5])
+                    place(order, fills)
                     if fills:
-                        for maker, p, q in fills:
-                            push((maker.oid, oid, p, q))
-                        fills.clear()
-                    if order.leaves > 0:
-                        rest(order)
+                        keep((op[1], fills))
+                        fills = []
                 elif kind == OP_MARKET:
-                    _, oid, account, side, qty = op
-                    order = Order(oid, account, side, None, qty, "", "market")
-                    match(order, None, fills)
-                    for maker, p, q in fills:
-                        push((maker.oid, oid, p, q))
-                    fills.clear()
-                else:
-                    if cancel(op[1]) is not None:
-                        hits += 1
+                    order = Order(op[1], op[2], op[3], None, op[4])
+                    sweep(order, fills)
+                    if fills:
+                        keep((op[1], fills))
+                        fills = []
+                elif cancel(op[1]) is not None:
+                    hits += 1
                 lat[i] = clock() - t0
                 i += 1
         elapsed = clock() - start
     finally:
         gc.enable()
+    tape = [(maker.oid, taker_id, p, q) for taker_id, fl in outputs for maker, p, q in fl]
     return Run(tape, hits, elapsed, lat, _deltas(start, marks) if not timed else None, book)
 
 

@@ -63,7 +63,9 @@ def test_bulk_new_one_bad_entry_does_not_stop_the_others(sim):
         ],
     )
     assert r.book() == {"bids": [], "asks": [["99", "1", 1]]}
-    assert r.summary["rejected"] == {"NON_POSITIVE_QTY": 1}
+    # The bulk command itself applied; its bad entry is counted apart from rejected commands.
+    assert r.summary["rejected"] == {}
+    assert r.summary["bulk_items_rejected"] == {"NON_POSITIVE_QTY": 1}
 
 
 def test_bulk_cancel_reports_each_id(sim):
@@ -79,5 +81,6 @@ def test_bulk_cancel_reports_each_id(sim):
         ],
     )
     assert r.open_ids() == []
-    assert r.summary["rejected"] == {"UNKNOWN_ORDER": 1, "ORDER_NOT_OPEN": 1}
+    assert r.summary["rejected"] == {}
+    assert r.summary["bulk_items_rejected"] == {"UNKNOWN_ORDER": 1, "ORDER_NOT_OPEN": 1}
     assert r.balance("a", "USD") == ("1000000.00000000", "0.00000000")
