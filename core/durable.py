@@ -16,6 +16,8 @@ rerun resumes after ``last_line``.
 from __future__ import annotations
 
 import dataclasses
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -70,10 +72,13 @@ def _record_or_check_config(store: JournalStore, config: EngineConfig) -> None:
     """First use writes the settings to meta; later uses must match them exactly."""
     want = config_to_json(config)
     have_text = store.get_meta("engine_config")
-    if have_text is None:
+    if have_text is None or (store.count() == 0 and store.buffered == 0):
+        # nothing journaled yet: the settings of the first command's run are the journal's
         if not store.read_only:
-            store.set_meta("engine_config", orjson.dumps(want, option=orjson.OPT_SORT_KEYS).decode())
-            store.set_meta("no_risk", "true" if want.get("no_risk") else "false")
+            store.update_meta({
+                "engine_config": orjson.dumps(want, option=orjson.OPT_SORT_KEYS).decode(),
+                "no_risk": "true" if want.get("no_risk") else "false",
+            })
         return
     have = orjson.loads(have_text)
     if have != want:
@@ -158,6 +163,14 @@ class DurableEngine:
         released, self._pending = self._pending, []
         return released
 
+    def take_batch(self) -> tuple[Any, list[Events]] | None:
+        """Detach the buffered batch and its unreleased events, for a ``BatchWriter``."""
+        batch = self.store.take()
+        if batch is None:
+            return None
+        events, self._pending = self._pending, []
+        return batch, events
+
     def state_snapshot(self) -> dict[str, Any]:
         return self.engine.state_snapshot()
 
@@ -169,6 +182,117 @@ def _describe_mismatch(stored: list[str], replayed: list[str]) -> str:
         if a != b:
             return f"event {i} differs: stored {a[:160]} vs replayed {b[:160]}"
     return "events differ"  # pragma: no cover
+
+
+# --- background group commit ----------------------------------------------------------------
+
+
+class BatchWriter:
+    """Commits batches on one background thread and acknowledges each after its commit.
+
+    Why: a DuckDB commit is mostly waiting on the disk (fsync), during which the engine can
+    keep matching. The engine thread hands a batch over when the group-commit policy says it
+    is due *and* the writer is idle; while the writer is busy the next batch keeps growing, so
+    batch size adapts to the disk. Past ``max_backlog`` buffered commands the engine waits.
+    When the input stalls (commands typed or piped in slowly), the writer itself takes a batch
+    once its oldest command is ``max_delay`` old, so nothing waits for the next command.
+    ``on_ack(batch_events)`` runs on the writer thread, strictly in commit order, and only
+    after the commit returned: the release-after-durable rule holds unchanged.
+
+    At most one batch is outside the buffer at any time (taken only while the writer is idle,
+    under one lock with the appends), which is what keeps batches in seq order.
+    """
+
+    def __init__(self, de: DurableEngine, on_ack: Callable[[list[Events]], None], *, max_backlog: int | None = None) -> None:
+        self._de = de
+        self._on_ack = on_ack
+        self.max_backlog = max_backlog or 16 * de.store.batch_size
+        self._queue: queue.SimpleQueue[tuple[Any, list[Events]] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._error: BaseException | None = None
+        self.batches = 0
+        self.commands = 0
+        self.commit_seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="tickdesk-journal-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        perf = time.perf_counter
+        delay = max(self._de.store.max_delay, 0.001)
+        while True:
+            try:
+                item = self._queue.get(timeout=delay)
+            except queue.Empty:
+                with self._lock:  # the input stalled: commit what is due without the engine thread
+                    if not (self._idle.is_set() and self._de.due()):
+                        continue
+                    item = self._de.take_batch()
+                    if item is None:
+                        continue
+                    self._idle.clear()
+            if item is None:
+                return
+            batch, events = item
+            try:
+                t = perf()
+                self._de.store.write(batch)
+                self.commit_seconds += perf() - t
+                self.batches += 1
+                self.commands += len(events)
+                self._on_ack(events)
+            except BaseException as exc:  # handed to the engine thread at its next call
+                self._error = exc
+                self._idle.set()
+                return
+            self._idle.set()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _hand_off(self, *, only_if_due: bool) -> bool:
+        """Give the buffer to the writer if it is idle; False when it is busy."""
+        with self._lock:
+            if not self._idle.is_set():
+                return False
+            if only_if_due and not self._de.due():
+                return True
+            item = self._de.take_batch()
+            if item is not None:
+                self._idle.clear()
+                self._queue.put(item)
+            return True
+
+    def record(self, raw: str, line: int, events: Events) -> None:
+        """Buffer one processed command, then hand the buffer over if due and the writer is free."""
+        self._check()
+        with self._lock:
+            self._de.record(raw, line, events)
+        if self._idle.is_set():
+            self._hand_off(only_if_due=True)
+        elif self._de.pending >= self.max_backlog:
+            while not self._hand_off(only_if_due=False):
+                self._idle.wait()
+                self._check()
+
+    def abort(self) -> None:
+        """Stop after the batch in flight (if any); what is still buffered is not acknowledged."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def close(self) -> None:
+        """Commit and acknowledge everything still buffered, then stop the thread."""
+        while True:
+            self._idle.wait()
+            self._check()
+            if self._hand_off(only_if_due=False):
+                break
+        self._idle.wait()
+        self._queue.put(None)
+        self._thread.join()
+        self._check()
 
 
 # --- the journaled run loop (used by ``tickdesk sim run --db``) ------------------------------
@@ -218,6 +342,7 @@ def run_durable(
     *,
     summary: RunSummary | None = None,
     source: str | None = None,
+    pipelined: bool = True,
 ) -> DurableRunResult:
     """Run numbered journal lines through a durable engine, resuming after the stored journal.
 
@@ -226,8 +351,11 @@ def run_durable(
     called once per committed batch with that batch's events, one list per command in order:
     it is the only place events may be written out. Input lines at or below the journal's
     ``last_line`` must equal the stored raw text and are skipped.
+
+    ``pipelined`` (default) commits on a ``BatchWriter`` thread while the engine goes on, and
+    ``on_ack`` then runs on that thread; otherwise each due batch is committed inline.
     """
-    if source is not None and store.get_meta("source") is None and not store.read_only:
+    if source is not None and store.count() == 0 and not store.read_only:
         store.set_meta("source", source)
     de = DurableEngine(store, config)
     result = DurableRunResult(engine=de, summary=summary or RunSummary())
@@ -268,19 +396,35 @@ def run_durable(
         result.commands += len(batch)
         on_ack(batch)
 
+    writer = BatchWriter(de, on_ack) if pipelined else None
+
     def journal(line: int, events: Events) -> None:
         if line != current[0]:  # run_lines reports each command right after reading it
             raise RuntimeError(f"journal loop out of step: events for line {line}, read line {current[0]}")
-        de.record(current[1], line, events)
-        if de.due():
+        if writer is not None:
+            writer.record(current[1], line, events)
+        else:
+            de.record(current[1], line, events)
+            if de.due():
+                commit()
+
+    def finish() -> None:
+        if writer is not None:
+            writer.close()
+            result.batches += writer.batches
+            result.commands += writer.commands
+            result.commit_seconds += writer.commit_seconds
+        elif de.pending:
             commit()
 
     try:
         run_lines(de.engine, fresh_lines(), result.summary, journal)
     except KeyboardInterrupt:
-        if de.pending:  # keep and acknowledge what was processed; a rerun resumes after it
-            commit()
+        finish()  # keep and acknowledge what was processed; a rerun resumes after it
         raise
-    if de.pending:
-        commit()
+    except BaseException:
+        if writer is not None:  # like a crash: what is not durable is not acknowledged
+            writer.abort()
+        raise
+    finish()
     return result

@@ -20,7 +20,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,28 @@ class StoredCommand:
     raw: str
     status: str
     events: list[str]  # orjson bodies, in event order
+
+
+@dataclass
+class _Batch:
+    """Buffered commands and their events, column by column, ready for a columnar insert."""
+
+    seq: list[int] = field(default_factory=list)
+    line: list[int] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    e_seq: list[int] = field(default_factory=list)
+    e_idx: list[int] = field(default_factory=list)
+    e_body: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def extended(self, other: _Batch) -> _Batch:
+        return _Batch(*(getattr(self, f) + getattr(other, f) for f in _BATCH_FIELDS))
+
+
+_BATCH_FIELDS = ("seq", "line", "raw", "status", "e_seq", "e_idx", "e_body")
 
 
 def command_status(events: list[dict[str, Any]], line: int) -> str:
@@ -136,6 +158,10 @@ class JournalStore:
             "SELECT line FROM commands WHERE seq = ?", [self._last_seq]
         ).fetchone()
         self._last_line: int = int(line_row[0]) if line_row else 0
+        self._next_seq = self._last_seq
+        # Writes go through their own cursor so a background writer never shares the
+        # connection object that the owning thread reads with.
+        self._wcon = self._con if read_only else self._con.cursor()
         self._reset_buffer()
 
     # --- schema ---------------------------------------------------------------------------
@@ -182,50 +208,51 @@ class JournalStore:
 
     def set_meta(self, key: str, value: str) -> None:
         """Write one meta value durably (its own small transaction; meta changes are rare)."""
+        self.update_meta({key: value})
+
+    def update_meta(self, values: dict[str, str]) -> None:
+        """Write several meta values durably in one transaction."""
         self._con.begin()
-        self._con.execute("DELETE FROM meta WHERE key = ?", [key])
-        self._con.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
+        for key, value in values.items():
+            self._con.execute("DELETE FROM meta WHERE key = ?", [key])
+            self._con.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
         self._con.commit()
 
     # --- writing --------------------------------------------------------------------------
 
     def _reset_buffer(self) -> None:
-        self._b_seq: list[int] = []
-        self._b_line: list[int] = []
-        self._b_raw: list[str] = []
-        self._b_status: list[str] = []
-        self._e_seq: list[int] = []
-        self._e_idx: list[int] = []
-        self._e_body: list[str] = []
+        self._buf = _Batch()
         self._oldest: float | None = None
 
     def append(self, line: int, raw: str, events: list[dict[str, Any]]) -> int:
-        """Buffer one command and its events; returns its seq. Not durable until ``commit``."""
+        """Buffer one command and its events; returns its seq. Not durable until committed."""
         if self.read_only:
             raise JournalError(f"{self.path} is open read-only")
-        seq = self._last_seq + len(self._b_seq) + 1
+        self._next_seq += 1
+        seq = self._next_seq
         if self._oldest is None:
             self._oldest = time.monotonic()
-        self._b_seq.append(seq)
-        self._b_line.append(line)
-        self._b_raw.append(raw)
-        self._b_status.append(command_status(events, line))
+        b = self._buf
+        b.seq.append(seq)
+        b.line.append(line)
+        b.raw.append(raw)
+        b.status.append(command_status(events, line))
         for idx, event in enumerate(events):
-            self._e_seq.append(seq)
-            self._e_idx.append(idx)
-            self._e_body.append(dump_event(event))
+            b.e_seq.append(seq)
+            b.e_idx.append(idx)
+            b.e_body.append(dump_event(event))
         return seq
 
     @property
     def buffered(self) -> int:
-        """Commands appended but not yet committed."""
-        return len(self._b_seq)
+        """Commands appended but not yet taken for a commit."""
+        return len(self._buf.seq)
 
     def due(self, now: float | None = None) -> bool:
         """The group-commit policy: a full batch, or the oldest buffered command waited too long."""
-        if not self._b_seq:
+        if not self._buf.seq:
             return False
-        if len(self._b_seq) >= self.batch_size:
+        if len(self._buf.seq) >= self.batch_size:
             return True
         assert self._oldest is not None
         return (time.monotonic() if now is None else now) - self._oldest >= self.max_delay
@@ -236,27 +263,59 @@ class JournalStore:
         When this returns, the batch survives a process kill. On failure the buffer is kept
         (nothing of it is visible in the file) and the error propagates.
         """
-        n = len(self._b_seq)
-        if n == 0:
+        batch = self.take()
+        if batch is None:
             return 0
+        try:
+            return self.write(batch)
+        except BaseException:
+            self._restore(batch)
+            raise
+
+    def take(self) -> _Batch | None:
+        """Detach the buffer as a batch for ``write`` (None when empty); appends start a new one.
+
+        Splitting take from write lets a background thread write batch N while the engine fills
+        batch N+1 (see ``core.durable.BatchWriter``).
+        """
+        if not self._buf.seq:
+            return None
+        batch = self._buf
+        self._reset_buffer()
+        return batch
+
+    def _restore(self, batch: _Batch) -> None:
+        """Put a failed batch back in front of the buffer (sync ``commit`` keeps it on failure)."""
+        self._buf = batch.extended(self._buf)
+        self._oldest = 0.0  # long overdue: the next ``due`` asks for a commit again
+
+    def write(self, batch: _Batch) -> int:
+        """Write one taken batch in ONE transaction, columnar; batches must be written in take order.
+
+        Safe to call from one writer thread while another thread appends: it touches only the
+        batch and its own DuckDB cursor.
+        """
+        n = len(batch.seq)
+        if batch.seq[0] != self._last_seq + 1:
+            raise JournalError(f"batch starting at seq {batch.seq[0]} written out of order (last {self._last_seq})")
         # DuckDB's replacement scan reads these local dicts of numpy arrays by name: one
         # columnar insert per table, no per-row Python round trips, no register/unregister.
         cmd_batch = {  # noqa: F841 (read by the SQL below)
-            "seq": np.array(self._b_seq, dtype=np.int64),
-            "line": np.array(self._b_line, dtype=np.int64),
-            "raw": np.array(self._b_raw, dtype=object),
-            "status": np.array(self._b_status, dtype=object),
+            "seq": np.array(batch.seq, dtype=np.int64),
+            "line": np.array(batch.line, dtype=np.int64),
+            "raw": np.array(batch.raw, dtype=object),
+            "status": np.array(batch.status, dtype=object),
         }
         evt_batch = {  # noqa: F841
-            "seq": np.array(self._e_seq, dtype=np.int64),
-            "idx": np.array(self._e_idx, dtype=np.int32),
-            "body": np.array(self._e_body, dtype=object),
+            "seq": np.array(batch.e_seq, dtype=np.int64),
+            "idx": np.array(batch.e_idx, dtype=np.int32),
+            "body": np.array(batch.e_body, dtype=object),
         }
-        con = self._con
+        con = self._wcon
         con.begin()
         try:
             con.execute("INSERT INTO commands SELECT seq, line, raw, status FROM cmd_batch")
-            if self._e_seq:
+            if batch.e_seq:
                 con.execute("INSERT INTO events SELECT seq, idx, body FROM evt_batch")
             con.commit()
         except BaseException:
@@ -265,10 +324,9 @@ class JournalStore:
             except duckdb.Error:
                 pass
             raise
-        self._last_seq = self._b_seq[-1]
-        self._last_line = self._b_line[-1]
+        self._last_seq = batch.seq[-1]
+        self._last_line = batch.line[-1]
         self._count += n
-        self._reset_buffer()
         return n
 
     # --- reading --------------------------------------------------------------------------
@@ -335,6 +393,8 @@ class JournalStore:
 
     def close(self) -> None:
         """Close the file. Buffered (uncommitted) commands are dropped, as in a crash."""
+        if self._wcon is not self._con:
+            self._wcon.close()
         self._con.close()
 
     def __enter__(self) -> JournalStore:

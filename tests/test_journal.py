@@ -297,7 +297,8 @@ def test_settings_mismatch_is_refused(tmp_path: Path) -> None:
         assert DurableEngine(store).config.no_risk is True  # recovered from meta
 
 
-def test_run_durable_acks_durable_batches_and_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_run_durable_acks_durable_batches_and_resumes(tmp_path: Path, pipelined: bool) -> None:
     lines = generate_journal(2_000, seed=11)
     path = tmp_path / "d.duckdb"
     acked: list[list[dict]] = []
@@ -305,24 +306,29 @@ def test_run_durable_acks_durable_batches_and_resumes(tmp_path: Path) -> None:
     def numbered(upto: int):
         return ((i, raw.encode()) for i, raw in enumerate(lines[:upto], 1))
 
-    with JournalStore(path, batch_size=64) as store:
+    def acker(store: JournalStore):
         def on_ack(batch: list[list[dict]]) -> None:
-            assert store.buffered == 0 and store.count() == len(acked) + len(batch)
-            acked.extend(batch)
-
-        first = run_durable(numbered(700), store, EngineConfig(), on_ack, source="gen.jsonl")
-        assert first.commands == 700 and first.skipped == 0 and first.batches >= 700 // 64
-    with JournalStore(path, batch_size=64) as store:
-        def on_ack2(batch: list[list[dict]]) -> None:
+            # everything released is durable: exactly the acked commands are in the file
             assert store.count() == len(acked) + len(batch)
+            if not pipelined:
+                assert store.buffered == 0
             acked.extend(batch)
 
-        second = run_durable(numbered(2_000), store, EngineConfig(), on_ack2)
+        return on_ack
+
+    with JournalStore(path, batch_size=64) as store:
+        first = run_durable(numbered(700), store, EngineConfig(), acker(store), source="gen.jsonl", pipelined=pipelined)
+        assert first.commands == 700 and first.skipped == 0 and store.count() == 700
+        assert first.batches >= (700 // 64 if not pipelined else 1)
+    with JournalStore(path, batch_size=64) as store:
+        second = run_durable(numbered(2_000), store, EngineConfig(), acker(store), pipelined=pipelined)
         assert second.resumed_after == 700 and second.skipped == 700 and second.commands == 1_300
         assert second.engine.state_snapshot() == _fresh_state(lines, 2_000)
         assert store.meta()["source"] == "gen.jsonl"
     fresh = Engine()
     assert acked == [fresh.process_line(raw, i) for i, raw in enumerate(lines, 1)]
+    with JournalStore(path) as store:  # what the writer thread committed reads back whole
+        assert [c.line for c in store.iter_commands()] == list(range(1, 2_001))
 
     # resuming with a different input is refused, as is an input shorter than the journal
     other = list(lines)
@@ -333,3 +339,48 @@ def test_run_durable_acks_durable_batches_and_resumes(tmp_path: Path) -> None:
         with pytest.raises(ResumeMismatchError, match="ends at line 1000"):
             run_durable(((i, r) for i, r in enumerate(lines[:1000], 1)), store, EngineConfig(), lambda b: None)
         assert store.count() == 2_000
+
+
+def test_writer_errors_reach_the_engine_thread(tmp_path: Path) -> None:
+    """An acknowledgement that fails (say, the events file's disk is full) stops the run."""
+    lines = generate_journal(3_000, seed=13)
+    calls = []
+
+    def on_ack(batch: list[list[dict]]) -> None:
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+
+    with JournalStore(tmp_path / "d.duckdb", batch_size=32) as store:
+        with pytest.raises(OSError, match="No space left"):
+            run_durable(((i, r) for i, r in enumerate(lines, 1)), store, EngineConfig(), on_ack)
+        assert 0 < store.count() < 3_000  # durable batches stay; the rest is as after a crash
+
+
+def test_stalled_input_is_still_acknowledged(tmp_path: Path) -> None:
+    """Commands typed or piped in slowly are committed by the writer's delay policy, not
+    held until the next command arrives."""
+    import threading
+
+    lines = generate_journal(12, seed=17)
+    acked: list[list[dict]] = []
+    first_five = threading.Event()
+
+    def on_ack(batch: list[list[dict]]) -> None:
+        acked.extend(batch)
+        if len(acked) >= 5:
+            first_five.set()
+
+    def slow_input():
+        for i, raw in enumerate(lines[:5], 1):
+            yield i, raw
+        # the input stalls here until the first five are durable and released
+        assert first_five.wait(timeout=60), "buffered commands were not committed while the input stalled"
+        for i, raw in enumerate(lines[5:], 6):
+            yield i, raw
+
+    with JournalStore(tmp_path / "d.duckdb", batch_size=256, max_delay=0.005) as store:
+        result = run_durable(slow_input(), store, EngineConfig(), on_ack)
+        assert result.commands == 12 and store.count() == 12
+    fresh = Engine()
+    assert acked == [fresh.process_line(raw, i) for i, raw in enumerate(lines, 1)]
