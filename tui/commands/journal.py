@@ -101,7 +101,7 @@ def verify(db: DbOption, json_out: JsonOption = False) -> None:
             "events": store.event_count(),
             "replayed_events": de.replayed_events,
             "last_line": store.last_line(),
-            "meta": store.meta(),
+            "meta": {k: v for k, v in store.meta().items() if k != "engine_config"},
             "seconds": round(time.perf_counter() - t0, 6),
         }
     finally:
