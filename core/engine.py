@@ -205,7 +205,8 @@ class Engine:
 
     # ================================================================ simple ops
     def _op_time(self, cmd: dict) -> None:
-        """Only advances the clock (expiries, breaker cooldowns)."""
+        """Only advances the clock (expiries, breaker cooldowns); acknowledged like any command."""
+        self._emit({"event": "clock", "ts": self.now})
 
     def _op_deposit(self, cmd: dict) -> None:
         account = text(cmd, "account")

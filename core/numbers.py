@@ -13,7 +13,7 @@ from functools import lru_cache
 
 # Plain decimal notation only: exchanges never send exponents, and refusing them keeps
 # "1e400" style inputs from ever reaching arithmetic.
-_DECIMAL_RE = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
+_DECIMAL_RE = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 MAX_DIGITS = 30
 
 

@@ -23,7 +23,7 @@ BTC = "BTC/USDT"
 LIST_XYZ = {"op": "instrument", "symbol": XYZ, "tick_size": "1", "lot_size": "1", "min_qty": "1", "min_notional": "0"}
 
 #: Events that only echo set-up commands; dropped before comparing unless asked for.
-BOOKKEEPING = frozenset({"listed", "deposited", "account_set", "breaker_set", "limits_set", "linked"})
+BOOKKEEPING = frozenset({"listed", "deposited", "account_set", "breaker_set", "limits_set", "linked", "clock"})
 
 
 def dep(account: str, asset: str, amount: str) -> dict:
@@ -86,8 +86,9 @@ class SimRun:
                 return i
         raise KeyError(marker)
 
-    def of(self, marker, drop: Iterable[str] = ()) -> list[dict]:
-        """Events caused by one journal line (a line number, the command dict or an order id)."""
+    def of(self, marker, drop: Iterable[str] = ("clock",)) -> list[dict]:
+        """Events caused by one journal line (a line number, the command dict or an order id),
+        without the ``clock`` acknowledgement a ``time`` command always gets."""
         line = marker if isinstance(marker, int) else self.line_of(marker)
         dropped = set(drop)
         return [e for e in self.events if e.get("cmd") == line and e["event"] not in dropped]
