@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def test_missing_journal_file_is_a_one_line_error_naming_it(run_cli, tmp_path):
     missing = tmp_path / "no-such-journal.jsonl"
@@ -63,3 +65,21 @@ def test_unknown_option_is_an_error(run_cli, tmp_path):
     code, out, err = run_cli("sim", "run", journal, "--no-such-option")
     assert code != 0
     assert "--no-such-option" in err
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (("sim", "run", "--bogus", "x"), "No such option: --bogus"),
+        (("sim", "run"), "Missing argument 'journal'"),
+        (("sim", "market", "--seed", "abc"), "Invalid value for '--seed'"),
+        (("nosuch",), "No such command 'nosuch'"),
+    ],
+)
+def test_usage_errors_are_one_line(run_cli, args, expected):
+    code, out, err = run_cli(*args)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tickdesk: error: "), err
+    assert expected in lines[0]

@@ -33,10 +33,30 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Usage errors (unknown option, bad value, missing argument) become one line on stderr and
+    a non-zero exit (2), like every other bad input, instead of a multi-line usage box.
+    """
+    from typer.exceptions import Abort, TyperException
+
     from tui import commands  # noqa: F401  (registers the commands on ``app``)
 
-    app(prog_name="tickdesk")
+    try:
+        code = app(prog_name="tickdesk", standalone_mode=False)
+    except TyperException as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())  # a command group called bare: its help
+            raise SystemExit(0) from None
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"tickdesk: error: {where}{message}", err=True)
+        raise SystemExit(getattr(exc, "exit_code", 2) or 2) from None
+    except Abort:
+        typer.echo("tickdesk: aborted", err=True)
+        raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
