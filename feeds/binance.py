@@ -1,0 +1,373 @@
+"""Binance spot and USD-M futures market-data frames -> normalised records (exact ticks/lots).
+
+One :class:`BinanceParser` per market (``"binance"`` spot, ``"binanceusdm"`` USD-M futures)
+turns raw websocket frames (combined-stream envelopes or bare events) and REST bodies into
+:mod:`core.marketdata` records:
+
+=====================  ===============================================================
+``depthUpdate``        :class:`DepthDiff` (first_id=U, last_id=u, prev_id=pu on USD-M)
+``bookTicker``         :class:`TopOfBook` (update_id=u: same id space as depth)
+``trade``/``aggTrade`` :class:`Trade` (aggTrade: count = l - f + 1)
+``kline``              :class:`Bar`
+``24hrTicker``         :class:`Ticker`
+``@depth<N>`` partial  :class:`DepthSnapshot` (partial=True)
+acks, serverShutdown   :class:`Control`
+REST ``/depth``        :class:`DepthSnapshot` via :meth:`BinanceParser.parse_snapshot`
+REST ``exchangeInfo``  grids via :meth:`BinanceParser.load_exchange_info`
+=====================  ===============================================================
+
+Grids (see :class:`core.l2book.BookGrid`): a book's grid is the exchange's *string precision*
+-- with ``exchangeInfo`` the price grid is 10**-``quoteAssetPrecision`` (spot) or
+10**-``pricePrecision`` (USD-M) and the quantity grid 10**-``baseAssetPrecision`` (spot) or
+10**-``quantityPrecision`` (USD-M); the PRICE_FILTER tickSize is kept as
+``SymbolMeta.order_tick``. Not tickSize/stepSize, because real books hold resting orders
+placed under older, finer grids: NKNUSDT 2021 has bids at 0.25974000 with tickSize 0.0001,
+CTKUSDT futures 0.50579 with tickSize 0.001, BTCUSDT 2024 an ask of 93.758587 BTC with
+stepSize 0.00001. Without metadata the grid is derived from the decimals of the first price
+and quantity strings seen for the symbol: Binance sends fixed-width strings (8 decimals on
+spot, the symbol's precision on USD-M), so the derived grid is the same. ``grid.source`` says
+which (``exchangeInfo`` or ``derived``).
+
+Depth frames take a fast path: the fixed Binance layout is matched with one regex, the level
+arrays are split with ``str`` operations and every price/quantity token goes through the exact
+memoised :class:`core.l2book.UnitParser` (digits and one dot only, on the grid), so any frame
+that is not exactly the expected layout fails a token check and is re-parsed by the general
+``orjson`` path. Both paths give identical records (tests check it on every recorded frame).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from operator import itemgetter
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from core.l2book import BookGrid
+from core.marketdata import Bar, DepthDiff, DepthSnapshot, Ticker, TopOfBook, Trade
+from core.numbers import NumberError
+
+SPOT = "binance"
+USDM = "binanceusdm"
+EXCHANGES = (SPOT, USDM)
+
+# Quote assets tried (longest first) when a spot symbol has no exchangeInfo entry.
+_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "BRL", "AUD", "GBP", "TRY", "TRX", "XRP", "DAI", "RUB", "UAH", "BIDR", "IDRT", "NGN", "PAX")
+
+
+class FeedParseError(ValueError):
+    """A frame that cannot be understood (bad JSON, missing field, off-grid number...).
+
+    ``key`` names the market when the frame said which (else None); ``number_code`` is the
+    :class:`core.numbers.NumberError` code when a number was the problem (``OFF_GRID``...).
+    """
+
+    key: str | None = None
+    number_code: str | None = None
+
+
+class Control(NamedTuple):
+    """A frame that is not market data: ``ack`` (``{"result":..,"id":..}``), ``error``,
+    ``server_shutdown``, ``subscribed`` (OKX), ``pong``."""
+
+    kind: str
+    data: Any
+
+
+@dataclass
+class SymbolMeta:
+    """What the parser knows about one symbol."""
+
+    key: str
+    symbol: str
+    unified: str
+    grid: BookGrid
+    order_tick: Decimal | None = None  # the exchange's current order tick size, when known
+
+
+def _decimals(text: str) -> int:
+    whole, _, frac = text.partition(".")
+    return len(frac)
+
+
+def derived_grid(price: str | None, qty: str | None) -> BookGrid:
+    """The grid of a fixed-width price and quantity string (``"61837.63000000"`` -> 1e-8)."""
+    tick = Decimal(1).scaleb(-_decimals(price)) if price else Decimal("0.00000001")
+    lot = Decimal(1).scaleb(-_decimals(qty)) if qty else Decimal("0.00000001")
+    return BookGrid(tick, lot, source="derived")
+
+
+def unified_spot(symbol: str, base: str | None = None, quote: str | None = None) -> str:
+    if base and quote:
+        return f"{base}/{quote}"
+    for q in _QUOTES:
+        if symbol.endswith(q) and len(symbol) > len(q):
+            return f"{symbol[: -len(q)]}/{q}"
+    return symbol
+
+
+_DEPTH_HEAD = re.compile(
+    r'(\{"stream":"[^"\\]*","data":)?\{"e":"depthUpdate","E":(\d+),(?:"T":\d+,)?"s":"([A-Z0-9_]+)",'
+    r'"U":(\d+),"u":(\d+),(?:"pu":(-?\d+),)?"b":\['
+)
+_ig0 = itemgetter(0)
+_ig1 = itemgetter(1)
+
+
+class BinanceParser:
+    """Frames of one Binance market (spot or USD-M) -> :mod:`core.marketdata` records."""
+
+    def __init__(self, exchange: str = SPOT) -> None:
+        if exchange not in EXCHANGES:
+            raise ValueError(f"exchange must be one of {EXCHANGES}, got {exchange!r}")
+        self.exchange = exchange
+        self.symbols: dict[str, SymbolMeta] = {}
+        self._prefix = exchange + ":"
+
+    # ------------------------------------------------------------------ metadata
+    def load_exchange_info(self, info: str | bytes | dict) -> int:
+        """Register every symbol's grid from an ``exchangeInfo`` body; returns the count.
+
+        Symbols already in use keep their grid (a book's grid never changes under it).
+        """
+        obj = orjson.loads(info) if isinstance(info, (str, bytes)) else info
+        n = 0
+        for s in obj.get("symbols", ()):
+            symbol = s.get("symbol")
+            tick = None
+            for f in s.get("filters", ()):
+                if f.get("filterType") == "PRICE_FILTER":
+                    tick = f.get("tickSize")
+            if self.exchange == USDM:
+                pp, qp = s.get("pricePrecision"), s.get("quantityPrecision")
+                unified = f"{s.get('baseAsset')}/{s.get('quoteAsset')}:{s.get('marginAsset') or s.get('quoteAsset')}"
+            else:
+                pp, qp = s.get("quoteAssetPrecision", s.get("quotePrecision")), s.get("baseAssetPrecision")
+                unified = unified_spot(symbol, s.get("baseAsset"), s.get("quoteAsset"))
+            if not symbol or not isinstance(pp, int) or not isinstance(qp, int) or not (0 <= pp <= 18 and 0 <= qp <= 18):
+                continue
+            grid = BookGrid(Decimal(1).scaleb(-pp), Decimal(1).scaleb(-qp), source="exchangeInfo")
+            try:
+                order_tick = Decimal(tick) if tick is not None else None
+            except ArithmeticError:
+                order_tick = None
+            if symbol not in self.symbols:
+                self.symbols[symbol] = SymbolMeta(self._prefix + symbol, symbol, unified, grid, order_tick)
+            n += 1
+        return n
+
+    def meta(self, symbol: str, price: str | None = None, qty: str | None = None) -> SymbolMeta:
+        """The symbol's metadata, deriving the grid from sample strings when unknown."""
+        m = self.symbols.get(symbol)
+        if m is None:
+            unified = unified_spot(symbol) if self.exchange == SPOT else f"{unified_spot(symbol)}:{unified_spot(symbol).split('/')[-1]}"
+            m = SymbolMeta(self._prefix + symbol, symbol, unified, derived_grid(price, qty))
+            self.symbols[symbol] = m
+        return m
+
+    def set_grid(self, symbol: str, grid: BookGrid) -> None:
+        """Replace a symbol's grid (the sync resyncs the book after this)."""
+        m = self.meta(symbol)
+        m.grid = grid
+
+    def key(self, symbol: str) -> str:
+        return self._prefix + symbol
+
+    # ------------------------------------------------------------------ frames
+    def parse(self, raw: str | bytes, ts_ns: int = 0) -> Any:
+        """One websocket frame -> a record, a :class:`Control`, or None (ignored frame)."""
+        if type(raw) is str and raw.startswith('"depthUpdate"', raw.find('"e":') + 4):
+            rec = self._depth_fast(raw, ts_ns)
+            if rec is not None:
+                return rec
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise FeedParseError(f"invalid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise FeedParseError(f"expected a JSON object, got {type(obj).__name__}")
+        stream = None
+        data = obj
+        if "stream" in obj and "data" in obj:
+            stream, data = obj["stream"], obj["data"]
+            if not isinstance(data, dict):
+                raise FeedParseError(f"stream {stream!r}: data is not an object")
+        try:
+            return self._dispatch(data, stream, ts_ns)
+        except NumberError as exc:
+            err = FeedParseError(f"{data.get('e') or stream or 'frame'} {data.get('s', '')}: {exc}")
+            err.number_code = exc.code
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            err = FeedParseError(f"malformed {data.get('e') or stream or 'frame'}: {type(exc).__name__} {exc}")
+        sym = data.get("s")
+        if isinstance(sym, str):
+            err.key = self._prefix + sym
+        raise err
+
+    def _dispatch(self, d: dict, stream: str | None, ts_ns: int) -> Any:
+        e = d.get("e")
+        if e == "depthUpdate":
+            return self._depth_obj(d, ts_ns)
+        if e is None and "u" in d and "b" in d and "a" in d and "s" in d:
+            return self._book_ticker(d, ts_ns)
+        if e == "bookTicker":
+            return self._book_ticker(d, ts_ns)
+        if e == "trade":
+            m = self.meta(d["s"], d["p"], d["q"])
+            g = m.grid
+            return Trade(m.key, d["T"] * 1_000_000, ts_ns, int(d["t"]), g.prices[d["p"]], g.qtys[d["q"]],
+                         "sell" if d["m"] else "buy")
+        if e == "aggTrade":
+            m = self.meta(d["s"], d["p"], d["q"])
+            g = m.grid
+            return Trade(m.key, d["T"] * 1_000_000, ts_ns, int(d["a"]), g.prices[d["p"]], g.qtys[d["q"]],
+                         "sell" if d["m"] else "buy", int(d["l"]) - int(d["f"]) + 1)
+        if e == "kline":
+            k = d["k"]
+            m = self.meta(d["s"], k["o"], k["v"])
+            g = m.grid
+            p = g.prices
+            return Bar(m.key, ts_ns, k["i"], int(k["t"]), p[k["o"]], p[k["h"]], p[k["l"]], p[k["c"]], g.qtys[k["v"]],
+                       bool(k["x"]), k.get("q", ""))
+        if e == "24hrTicker":
+            m = self.meta(d["s"], d["c"], d["Q"])
+            g = m.grid
+            p, q = g.prices, g.qtys
+            return Ticker(m.key, d["E"] * 1_000_000, ts_ns, p[d["c"]], _opt(p, d.get("b")), _opt(q, d.get("B")),
+                          _opt(p, d.get("a")), _opt(q, d.get("A")), _opt(p, d.get("o")), _opt(p, d.get("h")),
+                          _opt(p, d.get("l")), d.get("v", ""))
+        if "lastUpdateId" in d and "bids" in d:
+            # Partial book depth stream (<symbol>@depth<N>): the symbol is in the stream name.
+            if not stream:
+                raise FeedParseError("a partial depth frame needs its stream name for the symbol")
+            symbol = stream.split("@", 1)[0].upper()
+            snap = self.parse_snapshot(d, symbol, ts_ns)
+            return snap._replace(partial=True)
+        if e == "serverShutdown":
+            return Control("server_shutdown", d)
+        if "result" in d and "id" in d:
+            return Control("ack", d)
+        if "code" in d and "msg" in d:
+            return Control("error", d)
+        return None
+
+    def _book_ticker(self, d: dict, ts_ns: int) -> TopOfBook:
+        m = self.meta(d["s"], d["b"], d["B"])
+        g = m.grid
+        p, q = g.prices, g.qtys
+        bq, aq = q[d["B"]], q[d["A"]]
+        # An empty side is sent as price 0 / qty 0 on thin books.
+        bid = p[d["b"]] if bq else None
+        ask = p[d["a"]] if aq else None
+        return TopOfBook(m.key, d.get("E", 0) * 1_000_000, ts_ns, int(d["u"]), bid, bq if bq else None, ask,
+                         aq if aq else None)
+
+    def _depth_obj(self, d: dict, ts_ns: int) -> DepthDiff:
+        b, a = d["b"], d["a"]
+        sample = b[0] if b else a[0] if a else (None, None)
+        m = self.meta(d["s"], sample[0], sample[1])
+        g = m.grid
+        pg, qg = g.prices.__getitem__, g.qtys.__getitem__
+        pu = d.get("pu")
+        return DepthDiff(
+            m.key, d["E"] * 1_000_000, ts_ns, int(d["U"]), int(d["u"]), None if pu is None else int(pu),
+            list(map(pg, map(_ig0, b))), list(map(qg, map(_ig1, b))),
+            list(map(pg, map(_ig0, a))), list(map(qg, map(_ig1, a))),
+        )
+
+    def _depth_fast(self, raw: str, ts_ns: int) -> DepthDiff | None:
+        """The exact-layout fast path; None sends the frame to the general parser."""
+        mt = _DEPTH_HEAD.match(raw)
+        if mt is None:
+            return None
+        bstart = mt.end()
+        ai = raw.find('],"a":[', bstart)
+        if ai < 0:
+            return None
+        end = len(raw) - (3 if mt.group(1) else 2)
+        if raw[end:] != ("]}}" if mt.group(1) else "]}"):
+            return None
+        btxt = raw[bstart:ai]
+        atxt = raw[ai + 7:end]
+        symbol = mt.group(3)
+        m = self.symbols.get(symbol)
+        if m is None:
+            return None  # first sight of the symbol: the general path derives its grid
+        g = m.grid
+        pg, qg = g.prices.__getitem__, g.qtys.__getitem__
+        try:
+            if btxt:
+                if btxt[:2] != '["' or btxt[-2:] != '"]':
+                    return None
+                bt = btxt[2:-2].replace('"],["', '","').split('","')
+                if len(bt) & 1:
+                    return None
+                bticks = list(map(pg, bt[0::2]))
+                blots = list(map(qg, bt[1::2]))
+            else:
+                bticks, blots = [], []
+            if atxt:
+                if atxt[:2] != '["' or atxt[-2:] != '"]':
+                    return None
+                at = atxt[2:-2].replace('"],["', '","').split('","')
+                if len(at) & 1:
+                    return None
+                aticks = list(map(pg, at[0::2]))
+                alots = list(map(qg, at[1::2]))
+            else:
+                aticks, alots = [], []
+        except NumberError:
+            return None  # the general path reports it precisely
+        pu = mt.group(6)
+        return DepthDiff(
+            m.key, int(mt.group(2)) * 1_000_000, ts_ns, int(mt.group(4)), int(mt.group(5)),
+            None if pu is None else int(pu), bticks, blots, aticks, alots,
+        )
+
+    # ------------------------------------------------------------------ REST
+    def parse_snapshot(self, body: str | bytes | dict, symbol: str, ts_ns: int = 0) -> DepthSnapshot:
+        """A REST ``/api/v3/depth`` (or ``/fapi/v1/depth``) body for ``symbol``."""
+        try:
+            d = orjson.loads(body) if isinstance(body, (str, bytes)) else body
+            bids, asks = d["bids"], d["asks"]
+            sample = bids[0] if bids else asks[0] if asks else (None, None)
+            m = self.meta(symbol, sample[0], sample[1])
+            pg, qg = m.grid.prices.__getitem__, m.grid.qtys.__getitem__
+            return DepthSnapshot(
+                m.key, int(d.get("E", 0)) * 1_000_000, ts_ns, int(d["lastUpdateId"]),
+                list(zip(map(pg, map(_ig0, bids)), map(qg, map(_ig1, bids)))),
+                list(zip(map(pg, map(_ig0, asks)), map(qg, map(_ig1, asks)))),
+            )
+        except NumberError as exc:
+            raise FeedParseError(f"{symbol} snapshot: {exc}") from None
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            raise FeedParseError(f"{symbol} snapshot: malformed ({type(exc).__name__} {exc})") from None
+
+
+def _opt(parser: Any, text: str | None) -> int | None:
+    if text is None:
+        return None
+    v = parser[text]
+    return v if v else None
+
+
+def rest_kind(url: str | None) -> tuple[str, str | None]:
+    """Classify a Binance REST URL: ``("depth", SYMBOL)``, ``("exchangeInfo", None)``,
+    ``("klines", SYMBOL)`` or ``("other", None)``; ``("depth", None)`` when there is no URL
+    (hftbacktest writes its snapshot without one)."""
+    if not url:
+        return "depth", None
+    parts = urlsplit(url)
+    q = parse_qs(parts.query)
+    sym = (q.get("symbol") or [None])[0]
+    path = parts.path.rstrip("/")
+    if path.endswith("/depth"):
+        return "depth", sym.upper() if sym else None
+    if path.endswith("/exchangeInfo"):
+        return "exchangeInfo", None
+    if path.endswith("/klines"):
+        return "klines", sym.upper() if sym else None
+    return "other", None
