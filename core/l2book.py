@@ -22,12 +22,9 @@ is malformed or off the grid raises :class:`core.numbers.NumberError`.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from heapq import heapify, heappop, heappush
-from itertools import compress, repeat
-from operator import neg, not_
 from typing import Iterable
 
 from core.numbers import NumberError, decimal_places, parse_decimal, unit_formatter
@@ -43,7 +40,7 @@ class UnitParser(dict):
     cleared when it reaches ``max_size`` entries, so memory stays bounded on long runs.
     """
 
-    __slots__ = ("step", "places", "mult", "allow_zero", "max_size", "what")
+    __slots__ = ("step", "places", "mult", "allow_zero", "max_size", "what", "_dot")
 
     def __init__(self, step: Decimal | str, allow_zero: bool = False, max_size: int = 200_000, what: str = "value"):
         super().__init__()
@@ -56,9 +53,21 @@ class UnitParser(dict):
         self.allow_zero = allow_zero
         self.max_size = max_size
         self.what = what
+        # Fast path for fixed-width strings whose decimals equal the grid's (Binance): the dot
+        # sits at this index from the end; 0 disables it.
+        self._dot = -(self.places + 1) if self.mult == 1 and self.places else 0
 
     def __missing__(self, text: str) -> int:
-        value = self.parse(text)
+        dot = self._dot
+        value = -1
+        if dot and type(text) is str and len(text) > -dot and text[dot] == ".":
+            digits = text.replace(".", "", 1)
+            if digits.isdigit() and digits.isascii():
+                value = int(digits)
+                if not value and not self.allow_zero:
+                    value = -1
+        if value < 0:
+            value = self.parse(text)
         if len(self) >= self.max_size:
             self.clear()
         self[text] = value
@@ -121,10 +130,6 @@ class BookGrid:
         return hash((self.tick, self.lot))
 
 
-def _drain(it: Iterable[object]) -> None:
-    deque(it, maxlen=0)
-
-
 class L2Book:
     """One market's aggregated levels: ``bids``/``asks`` map tick -> lots (> 0).
 
@@ -163,31 +168,44 @@ class L2Book:
         self.version += 1
 
     def update(self, bid_ticks: list[int], bid_lots: list[int], ask_ticks: list[int], ask_lots: list[int]) -> None:
-        """Apply one message's absolute levels (lots 0 removes); the last entry for a tick wins.
+        """Apply one message's absolute levels in order (lots 0 removes the level).
 
         The caller guarantees ints with tick > 0 and lots >= 0 (the parsers do). Counts as one
-        version step.
+        version step. (A plain loop: measured faster here than C-level bulk set/dict
+        operations, whose temporaries cost more than they save at ~50 levels a message.)
         """
-        if bid_ticks:
-            self._apply(self.bids, self._bh, bid_ticks, bid_lots, True)
-        if ask_ticks:
-            self._apply(self.asks, self._ah, ask_ticks, ask_lots, False)
+        side = self.bids
+        heap = self._bh
+        for t, q in zip(bid_ticks, bid_lots):
+            if q:
+                if t not in side:
+                    heappush(heap, -t)
+                side[t] = q
+            elif t in side:
+                del side[t]
+        if len(heap) > 2 * len(side) + 256:
+            self._compact(True)
+        side = self.asks
+        heap = self._ah
+        for t, q in zip(ask_ticks, ask_lots):
+            if q:
+                if t not in side:
+                    heappush(heap, t)
+                side[t] = q
+            elif t in side:
+                del side[t]
+        if len(heap) > 2 * len(side) + 256:
+            self._compact(False)
         self.version += 1
 
-    @staticmethod
-    def _apply(side: dict[int, int], heap: list[int], ticks: list[int], lots: list[int], is_bid: bool) -> None:
-        pairs = dict(zip(ticks, lots))
-        new = pairs.keys() - side.keys()
-        side.update(pairs)
-        if 0 in lots:
-            zeros = set(compress(pairs, map(not_, pairs.values())))
-            _drain(map(side.__delitem__, zeros))
-            new -= zeros
-        if new:
-            _drain(map(heappush, repeat(heap), map(neg, new) if is_bid else new))
-            if len(heap) > 2 * len(side) + 256:
-                heap[:] = [-t for t in side] if is_bid else list(side)
-                heapify(heap)
+    def _compact(self, is_bid: bool) -> None:
+        """Rebuild a side's heap from its live levels (drops stale and duplicate entries)."""
+        if is_bid:
+            self._bh = [-t for t in self.bids]
+            heapify(self._bh)
+        else:
+            self._ah = list(self.asks)
+            heapify(self._ah)
 
     def replace(self, bids: Iterable[tuple[int, int]], asks: Iterable[tuple[int, int]]) -> None:
         """Load a snapshot: the book becomes exactly these levels (zero-quantity ones skipped)."""
