@@ -7,10 +7,11 @@ when its grid maps exactly onto its assets' units, so settlement never rounds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.numbers import NumberError, decimal_places, from_units, parse_decimal, to_units
+from core.numbers import NumberError, decimal_places, parse_decimal, to_units, unit_formatter
 
 DEFAULT_ASSET_DECIMALS = 8
 
@@ -21,6 +22,10 @@ class Asset:
 
     code: str
     decimals: int = DEFAULT_ASSET_DECIMALS
+    _fmt: Callable[[int], str] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_fmt", unit_formatter(self.unit))
 
     @property
     def unit(self) -> Decimal:
@@ -30,7 +35,7 @@ class Asset:
         return to_units(value, self.unit, field)
 
     def fmt(self, units: int) -> str:
-        return from_units(units, self.unit)
+        return self._fmt(units)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class Instrument:
     max_lots: int = field(init=False)
     max_ticks: int = field(init=False)
     min_notional_units: int = field(init=False)
+    fmt_price: Callable[[int], str] = field(init=False, compare=False, repr=False)
+    fmt_qty: Callable[[int], str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("tick_size", "lot_size"):
@@ -71,6 +78,9 @@ class Instrument:
         object.__setattr__(self, "max_lots", int(self.max_qty / self.lot_size))
         object.__setattr__(self, "max_ticks", int(self.max_price / self.tick_size))
         object.__setattr__(self, "min_notional_units", _ceil_div(self.min_notional, self.quote.unit))
+        # Exact integer formatters (ticks -> price string, lots -> qty string), built once.
+        object.__setattr__(self, "fmt_price", unit_formatter(self.tick_size))
+        object.__setattr__(self, "fmt_qty", unit_formatter(self.lot_size))
 
     # --- exact conversions -------------------------------------------------------------
     def price_to_ticks(self, value: object, field: str = "price") -> int:
@@ -101,11 +111,6 @@ class Instrument:
             raise NumberError("QTY_TOO_LARGE", f"{field} {value} exceeds the maximum {self.max_qty}")
         return lots
 
-    def fmt_price(self, ticks: int) -> str:
-        return from_units(ticks, self.tick_size)
-
-    def fmt_qty(self, lots: int) -> str:
-        return from_units(lots, self.lot_size)
 
     def notional_units(self, ticks: int, lots: int) -> int:
         """Quote-asset units of ``lots`` at ``ticks`` (exact)."""

@@ -70,28 +70,40 @@ def from_units(units: int, step: Decimal) -> str:
     return unit_formatter(step)(units)
 
 
-@lru_cache(maxsize=256)
-def unit_formatter(step: Decimal):
-    """A fast exact formatter for multiples of ``step``, using integer arithmetic only.
+class UnitFormatter:
+    """Exact, fast formatting of multiples of a grid step, using integer arithmetic only.
 
-    ``step = m * 10**-k`` so ``units * step`` is the integer ``units * m`` shifted by ``k``
-    decimal places: no Decimal context, no rounding, no float.
+    ``step = mult * 10**-places`` so ``units * step`` is the integer ``units * mult`` shifted by
+    ``places`` decimal places: no Decimal context, no rounding, no float. A class (not a
+    closure) so instruments stay picklable for worker processes.
     """
-    places = decimal_places(step)
-    mult = int(step.scaleb(places))
-    if places == 0:
-        return lambda units: str(units * mult)
-    scale = 10**places
 
-    def fmt(units: int) -> str:
-        n = units * mult
+    __slots__ = ("places", "mult", "scale")
+
+    def __init__(self, step: Decimal) -> None:
+        self.places = decimal_places(step)
+        self.mult = int(step.scaleb(self.places))
+        self.scale = 10**self.places
+
+    def __repr__(self) -> str:  # deterministic: configs are compared by their JSON form
+        return f"UnitFormatter(mult={self.mult}, places={self.places})"
+
+    def __call__(self, units: int) -> str:
+        n = units * self.mult
+        places = self.places
+        if not places:
+            return str(n)
+        sign = ""
         if n < 0:
-            q, r = divmod(-n, scale)
-            return f"-{q}.{r:0{places}d}"
-        q, r = divmod(n, scale)
-        return f"{q}.{r:0{places}d}"
+            sign, n = "-", -n
+        q, r = divmod(n, self.scale)
+        return f"{sign}{q}.{r:0{places}d}"
 
-    return fmt
+
+@lru_cache(maxsize=256)
+def unit_formatter(step: Decimal) -> UnitFormatter:
+    """The (shared) formatter for ``step``."""
+    return UnitFormatter(step)
 
 
 def decimal_places(step: Decimal) -> int:
