@@ -163,6 +163,8 @@ class L2Book:
             if tick not in side:
                 heappush(heap, key)
             side[tick] = lots
+            if len(heap) > 2 * len(side) + 256:
+                self._compact(side is self.bids)
         else:
             side.pop(tick, None)
         self.version += 1
