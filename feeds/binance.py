@@ -257,8 +257,10 @@ class BinanceParser:
 
     def _depth_obj(self, d: dict, ts_ns: int) -> DepthDiff:
         b, a = d["b"], d["a"]
-        sample = b[0] if b else a[0] if a else (None, None)
-        m = self.meta(d["s"], sample[0], sample[1])
+        m = self.symbols.get(d["s"])
+        if m is None:
+            sample = b[0] if b else a[0] if a else (None, None)
+            m = self.meta(d["s"], sample[0], sample[1])
         g = m.grid
         pg, qg = g.prices.__getitem__, g.qtys.__getitem__
         pu = d.get("pu")

@@ -324,6 +324,7 @@ class OkxSync(BookSync):
         super().__init__(key, max_buffer, max_pending_tops)
         self.bid_strs: dict[int, tuple[str, str]] = {}
         self.ask_strs: dict[int, tuple[str, str]] = {}
+        self._from_rest = False  # the book was loaded from a REST snapshot (bootstrap rule)
 
     def rescale(self, price_factor: int, qty_factor: int) -> None:
         super().rescale(price_factor, qty_factor)
@@ -351,6 +352,7 @@ class OkxSync(BookSync):
         ``source="rest"``: ``/api/v5/market/books``, used by the bootstrap rule."""
         if s.raw is None:
             raise ValueError("OKX snapshots must keep their level strings (raw)")
+        self._from_rest = source != "ws"
         if source == "ws":
             if self.state == SYNCED:
                 self.health.resyncs += 1  # a new channel snapshot replaces the book
@@ -419,8 +421,9 @@ class OkxSync(BookSync):
         self._verify(d.checksum)
 
     def _first_rest_ok(self, d: DepthDiff, local: int) -> bool:
-        # After a REST snapshot the first event only needs prevSeqId <= seqId(snapshot) < seqId.
-        return self._first and d.last_id is not None and d.prev_id <= local < d.last_id
+        # After a REST snapshot the first event only needs prevSeqId <= seqId(snapshot) < seqId
+        # (after a channel snapshot it must chain exactly, like every other update).
+        return self._first and self._from_rest and d.last_id is not None and d.prev_id <= local < d.last_id
 
 
 SYNCS = {"binance": BinanceSpotSync, "binanceusdm": BinanceUsdmSync, "okx": OkxSync}
