@@ -138,6 +138,7 @@ def render_bench(r: dict) -> str:
     lines.append(row("tickdesk (exact ticks, L2Book)", r["tickdesk"]))
     lines.append(row("reference (msgspec floats + SortedDict)", r["reference"]))
     lines.append(row("tickdesk sync path (FeedSession)", r["sync_path"]))
+    lines.append(row("decode only (orjson.loads, nothing else)", r["decode_only"]))
     lines.append(f"{'speedup tickdesk/reference':44s}{r['speedup']:>10.2f}x   (target {r['target_msgs_per_s']:,} msg/s)")
     env = r.get("environment")
     if env:
