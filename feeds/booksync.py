@@ -77,7 +77,7 @@ class BookSync:
 
     venue = "base"
 
-    def __init__(self, key: str, max_buffer: int = 100_000, max_pending_tops: int = 10_000) -> None:
+    def __init__(self, key: str, max_buffer: int = 10_000, max_pending_tops: int = 10_000) -> None:
         self.key = key
         self.book = L2Book()
         self.health = Health()
@@ -320,7 +320,7 @@ class OkxSync(BookSync):
 
     venue = "okx"
 
-    def __init__(self, key: str, max_buffer: int = 100_000, max_pending_tops: int = 10_000) -> None:
+    def __init__(self, key: str, max_buffer: int = 10_000, max_pending_tops: int = 10_000) -> None:
         super().__init__(key, max_buffer, max_pending_tops)
         self.bid_strs: dict[int, tuple[str, str]] = {}
         self.ask_strs: dict[int, tuple[str, str]] = {}

@@ -42,7 +42,7 @@ _MAX_PLACES = 18
 class FeedSession:
     """Parsers, syncs and counters for any mix of Binance spot, USD-M and OKX frames."""
 
-    def __init__(self, on_event: Callable[[Any], None] | None = None, max_buffer: int = 100_000) -> None:
+    def __init__(self, on_event: Callable[[Any], None] | None = None, max_buffer: int = 10_000) -> None:
         self.on_event = on_event
         self.max_buffer = max_buffer
         self.parsers: dict[str, BinanceParser | OkxParser] = {}
@@ -202,6 +202,8 @@ class FeedSession:
     def _lone_waiting_symbol(self, exchange: str) -> str | None:
         prefix = exchange + ":"
         waiting = [k for k, s in self.syncs.items() if k.startswith(prefix) and s.needs_snapshot and s.buffer]
+        if not waiting:  # the snapshot came first: the exchange's only symbol so far, if one
+            waiting = [k for k in self.syncs if k.startswith(prefix)]
         if len(waiting) != 1:
             return None
         return waiting[0].split(":", 1)[1]
