@@ -143,7 +143,7 @@ class BinanceVenue:
                 self._shift(s, kind, data, loop_k)
         if routes:
             text = item.raw if data is None else orjson.dumps(data).decode()
-            self._route(item.stream, routes, text, kind == "depth")
+            self._route(item.stream, routes, text, kind == "depth", item.symbol)
 
     def _apply_depth(self, s: _Sym, d: dict, loop_k: int) -> bool:
         """Update the true book with a recorded event; rewrite ids/times; False: not served."""
@@ -223,14 +223,15 @@ class BinanceVenue:
                     break
             routes = self.routes.get(stream)
             if routes:
-                self._route(stream, routes, orjson.dumps(event).decode(), True)
+                self._route(stream, routes, orjson.dumps(event).decode(), True, s.name)
 
-    def _route(self, stream: str, routes: dict, text: str, is_depth: bool) -> None:
+    def _route(self, stream: str, routes: dict, text: str, is_depth: bool, symbol: str) -> None:
+        group = symbol if is_depth else None
         for client, requested in list(routes.items()):
             if client.combined:
-                client.send_data('{"stream":"' + requested + '","data":' + text + "}", is_depth)
+                client.send_data('{"stream":"' + requested + '","data":' + text + "}", is_depth, None, group)
             else:
-                client.send_data(text, is_depth)
+                client.send_data(text, is_depth, None, group)
 
     # ------------------------------------------------------------------ websocket
     def accepts_ws_path(self, path: str) -> bool:
@@ -300,10 +301,14 @@ class BinanceVenue:
             }).decode())
 
     def _recorded_name(self, requested: str) -> str:
-        name = requested.lower()
+        sym, _, rest = requested.partition("@")
+        sym = sym.lower()  # symbols are lower-case in stream names; the stream type keeps its case
+        name = f"{sym}@{rest}"
         if name in self.recorded_streams:
             return name
-        sym, _, rest = name.partition("@")
+        for cand in self.recorded_streams:  # a type given in another case (bookticker, aggtrade)
+            if cand.lower() == name.lower():
+                return cand
         if rest.startswith("depth") and not rest[5:6].isdigit():  # @depth / @depth@100ms aliases
             for cand in (f"{sym}@depth@100ms", f"{sym}@depth", f"{sym}@depth@0ms", f"{sym}@depth@250ms"):
                 if cand in self.recorded_streams:

@@ -161,7 +161,7 @@ class OkxVenue:
             snap = self.emu.config.okx_snapshot
             for c in list(clients):
                 if not snap or (inst.channel, inst.name) in c.ready:
-                    c.send_data(text, True, corrupt)
+                    c.send_data(text, True, corrupt, inst.name)
         self._derived(inst)
 
     def _ts(self, d: dict) -> str:
@@ -202,7 +202,7 @@ class OkxVenue:
         for c in list(self.routes.get(key, ())):
             if key not in c.ready:
                 text = text or self._snapshot_frame(inst)
-                c.send_data(text, True)
+                c.send_data(text, True, None, inst.name)
                 c.ready.add(key)
 
     def _derived(self, inst: _Inst) -> None:
@@ -290,7 +290,7 @@ class OkxVenue:
                     if not self.emu.config.okx_snapshot:
                         client.ready.add(key)
                     elif book.known:
-                        client.send_data(self._snapshot_frame(self.insts[inst]), True)
+                        client.send_data(self._snapshot_frame(self.insts[inst]), True, None, inst)
                         client.ready.add(key)
                 self.emu.begin()
             else:

@@ -82,10 +82,11 @@ class Client:
     # ----------------------------------------------------------- queueing
     def send_control(self, text: str) -> None:
         """A control reply (ack, pong, error): never faulted, kept in order with the data."""
-        self._push((0, text, None))
+        self._push((0, text, None, None))
 
-    def send_data(self, text: str, is_depth: bool, corrupt: str | None = None) -> None:
-        self._push((2 if is_depth else 1, text, corrupt))
+    def send_data(self, text: str, is_depth: bool, corrupt: str | None = None, group: str | None = None) -> None:
+        """A data frame (faulted); ``group`` (the symbol of a book frame) scopes the reorder fault."""
+        self._push((2 if is_depth else 1, text, corrupt, group))
 
     def _push(self, entry: tuple) -> None:
         if self.closed:
@@ -114,11 +115,11 @@ class Client:
                     self.wake.clear()
                     await self.wake.wait()
                     continue
-                kind, text, corrupt = self.queue.popleft()
+                kind, text, corrupt, group = self.queue.popleft()
                 if kind == 0:
                     await ws.send(text)
                     continue
-                for out in self._faulted(kind == 2, text, corrupt):
+                for out in self._faulted(kind == 2, text, corrupt, group):
                     await ws.send(out)
                     self.sent += 1
         except ConnectionClosed:
@@ -126,11 +127,11 @@ class Client:
         finally:
             self.closed = True
 
-    def _faulted(self, is_depth: bool, text: str, corrupt: str | None) -> list[str]:
+    def _faulted(self, is_depth: bool, text: str, corrupt: str | None, group: str | None = None) -> list[str]:
         emu = self.emu
         spec = emu.config.faults
         if not spec.any or not spec.active(emu.playback_seconds()):
-            return self._flush_held([text])
+            return self._release([text], is_depth, group)
         c = self.counters
         now = self.loop.time()
         if self.stall_until is not None:
@@ -155,12 +156,12 @@ class Client:
         if r.roll("drop"):
             c.dropped += 1
             c.dropped_depth += is_depth
-            return self._flush_held(out)
+            return out
         if corrupt is not None and r.roll("corrupt"):
             text = corrupt
             c.corrupted += 1
         if self.held is None and r.roll("reorder"):
-            self.held = (text, is_depth)
+            self.held = (text, is_depth, group)
             c.reordered += 1
             c.reordered_depth += is_depth
             return out
@@ -169,11 +170,13 @@ class Client:
             out.append(text)
             c.duplicated += 1
             c.duplicated_depth += is_depth
-        return self._flush_held(out)
+        return self._release(out, is_depth, group)
 
-    def _flush_held(self, out: list[str]) -> list[str]:
-        if self.held is not None:
-            out.append(self.held[0])
+    def _release(self, out: list[str], is_depth: bool, group: str | None) -> list[str]:
+        """A held (reordered) frame goes out right after the next frame of its own kind and group."""
+        held = self.held
+        if held is not None and held[1] == is_depth and held[2] == group:
+            out.append(held[0])
             self.held = None
         return out
 
@@ -273,7 +276,8 @@ class Emulator:
     def playback_seconds(self) -> float:
         if self.play_start is None:
             return 0.0
-        return asyncio.get_running_loop().time() - self.play_start
+        # The default event loop's clock is time.monotonic(): callable from any thread.
+        return time.monotonic() - self.play_start
 
     def begin(self) -> None:
         """A client subscribed: start the playback (when waiting for one)."""

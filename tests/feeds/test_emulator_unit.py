@@ -142,7 +142,7 @@ def test_binance_loop_rewinds_continuously(shared_data):
     class Sink:  # a client subscribed to one depth stream, receiving the raw events
         combined = False
 
-        def send_data(self, text, is_depth, corrupt=None):
+        def send_data(self, text, is_depth, corrupt=None, group=None):
             sent.append(orjson.loads(text))
 
     venue.routes["nknusdt@depth@100ms"] = {Sink(): "nknusdt@depth@100ms"}
