@@ -49,7 +49,7 @@ class EmulatorConfig:
     okx_checksum: str = "computed"  # computed | zero (OKX since June 2026)
     okx_snapshot: bool = True  # False: no WS snapshot on subscribe (REST bootstrap needed)
     klines_path: str | None = None
-    history: int = 200_000  # undo steps kept per book (for /debug/book?at=ID)
+    history: int = 5_000  # undo steps kept per book (for /debug/book?at=ID); bounded memory
     strict_limits: bool = True  # Binance: more than 5 incoming messages per second disconnects
 
 

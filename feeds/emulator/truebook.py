@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from sortedcontainers import SortedDict
 
-DEFAULT_HISTORY = 200_000
+DEFAULT_HISTORY = 5_000
 
 
 def _is_zero(size: str) -> bool:
@@ -49,19 +49,24 @@ class TrueBook:
         self.resets += 1
 
     def apply(self, bids: list, asks: list, new_id: int) -> None:
-        """Set each listed level to its absolute size (size 0 removes it); the book id becomes ``new_id``."""
+        """Set each listed level to its absolute size (size 0 removes it); the book id becomes ``new_id``.
+
+        The level lists are kept as given (not copied): callers pass freshly parsed frames.
+        The undo record is compact: ``(is_bid, price string, previous level or None)``.
+        """
         undo = []
-        for side, levels in ((self.bids, bids), (self.asks, asks)):
+        for is_bid, side, levels in ((True, self.bids, bids), (False, self.asks, asks)):
             for lvl in levels:
-                key = Decimal(lvl[0])
+                price = lvl[0]
+                key = Decimal(price)
                 old = side.get(key)
                 if _is_zero(lvl[1]):
                     if old is not None:
                         del side[key]
-                        undo.append((side is self.bids, key, old))
+                        undo.append((is_bid, price, old))
                 else:
-                    side[key] = list(lvl)
-                    undo.append((side is self.bids, key, old))
+                    side[key] = lvl
+                    undo.append((is_bid, price, old))
         self._history.append((self.id, new_id, undo))
         self.id = new_id
         self.updates += 1
@@ -107,8 +112,9 @@ class TrueBook:
         if book_id == self.id:
             return copy
         for id_before, id_after, undo in reversed(self._history):
-            for is_bid, key, old in reversed(undo):
+            for is_bid, price, old in reversed(undo):
                 side = copy.bids if is_bid else copy.asks
+                key = Decimal(price)
                 if old is None:
                     side.pop(key, None)
                 else:

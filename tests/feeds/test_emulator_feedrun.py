@@ -78,8 +78,29 @@ CAPTURES = {
 }
 
 
+def run_consolidated(shared_data) -> dict:
+    """Two emulators (Binance BTCUSDT, OKX BTC-USDT) and one ``feed run --exchange binance,okx``."""
+    bn_files = ["--file", shared_data / "binance" / "binance_spot_btcusdt_20240808.gz"]
+    with emulator("--exchange", "binance", *bn_files, "--speed", "2", "--loop") as bn, \
+            emulator("--exchange", "okx", "--file", shared_data / "okx" / "OKX.ws.1.0", "--speed", "2", "--loop") as ox:
+        proc = run_cli(
+            "feed", "run", "--exchange", "binance,okx", "--symbols", "BTC/USDT",
+            "--ws-url", f"binance={bn.ws_url},okx={ox.ws_url}", "--rest-url", f"binance={bn.rest_url},okx={ox.rest_url}",
+            "--seconds", "3", "--settle", "8", "--book-depth", "0", "--progress", "0", "--taker-fee", "binance=0.001,okx=0.0008",
+            "--json", timeout=90,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "Traceback" not in proc.stderr
+        report = json.loads(proc.stdout)
+        emus = {"binance": bn, "okx": ox}
+        truth = {key: emus[h["exchange"]].book(h["symbol"], at=h["update_id"]) for key, h in report["symbols"].items()}
+    return {"report": report, "truth": truth, "stderr": proc.stderr}
+
+
 def run_case(case: str, shared_data, tmp) -> dict:
     """Emulator + feed run for one case; everything the assertions need, gathered while both live."""
+    if case == "consolidated":
+        return run_consolidated(shared_data)
     if case in CAPTURES:
         (exchange, rec), symbols, faults, emu_args = CAPTURES[case]
         capture = tmp / f"{case}.jsonl.gz"
@@ -183,3 +204,32 @@ def test_capture_replays_to_the_same_books(case, runs):
         bids, asks = session.syncs[key].book.levels()
         assert [(grid.fmt_price(t), grid.fmt_qty(q)) for t, q in bids] == [tuple(x) for x in h["book"]["bids"]]
         assert [(grid.fmt_price(t), grid.fmt_qty(q)) for t, q in asks] == [tuple(x) for x in h["book"]["asks"]]
+
+
+@pytest.mark.parametrize("case", ["consolidated"])
+def test_two_exchanges_consolidated_spread_and_arbitrage(case, runs):
+    got = runs[case]
+    if isinstance(got, BaseException):
+        raise got
+    report = got["report"]
+    check_synced_and_true(report, got["truth"])
+    assert set(report["connections"]) == {"binance", "okx"}
+    cons = report["consolidated"]
+    (row,) = cons["spreads"]
+    assert row["symbol"] == "BTC/USDT" and set(row["venues"]) == {"binance", "okx"}
+    tops = {h["exchange"]: report["top"][key] for key, h in report["symbols"].items()}
+    for venue, top in tops.items():
+        assert Decimal(row["venues"][venue]["bid"]) == Decimal(top["bid"])
+        assert Decimal(row["venues"][venue]["ask"]) == Decimal(top["ask"])
+    best_bid = max(Decimal(t["bid"]) for t in tops.values())
+    best_ask = min(Decimal(t["ask"]) for t in tops.values())
+    assert Decimal(row["spread"]) == best_ask - best_bid
+    fee = {"binance": Decimal("0.001"), "okx": Decimal("0.0008")}
+    edge_now = any(
+        Decimal(tops[s]["bid"]) * (1 - fee[s]) - Decimal(tops[b]["ask"]) * (1 + fee[b]) > 0
+        for b in tops for s in tops if b != s
+    )
+    assert (cons["open_now"] >= 1) == edge_now
+    if edge_now:
+        assert cons["opportunities"] >= 1 and cons["events"][0]["event"] == "arbitrage_open"
+        assert "arbitrage" in got["stderr"]

@@ -58,6 +58,7 @@ def emulator(
     ] = True,
     klines: Annotated[Path | None, typer.Option("--klines", help="1-minute candle file for /api/v3/klines (default: built from trades).")] = None,
     ping_interval: Annotated[float, typer.Option("--ping-interval", help="Binance: seconds between server pings (0: off).")] = 20.0,
+    history: Annotated[int, typer.Option("--history", help="Book updates kept per symbol for /debug/book?at=ID.")] = 5_000,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines on stdout: where it listens, then the final state.")] = False,
 ) -> None:
     """Serve FILE as a live exchange: WebSocket streams, REST snapshots and faults on demand."""
@@ -71,6 +72,8 @@ def emulator(
         fail(f"--rate must be positive, got {rate}")
     if seconds is not None and not seconds > 0:
         fail(f"--seconds must be positive, got {seconds}")
+    if history < 1:
+        fail(f"--history must be at least 1, got {history}")
     if klines is not None and not klines.is_file():
         fail(f"candle file {klines} does not exist")
     try:
@@ -85,6 +88,7 @@ def emulator(
         speed=speed, rate=rate, loop=loop, faults=spec, host=host, port=port, wait_client=not no_wait,
         rewrite_times=not keep_times, ping_interval=ping_interval or None,
         okx_checksum=okx_checksum.value, okx_snapshot=okx_snapshot, klines_path=str(klines) if klines else None,
+        history=history,
     )
     try:
         emu = Emulator(timeline, config)
