@@ -74,6 +74,11 @@ class FeedConfig:
     okx_snapshot_wait: float = 1.0  # seconds to wait for a WS snapshot before REST bootstrap
     snapshot_min_interval: float = 0.2  # per symbol, grows while snapshots keep being needed
     open_timeout: float = 10.0
+    okx_ping_after: float = 20.0  # idle seconds before a text ping (OKX closes after 30 s)
+    rotate_after: float | None = 23.5 * 3600  # Binance closes connections at 24 h: switch before
+    rotate_wait: float = 5.0  # longest a successor buffers before taking over
+    rotate_quiet: float = 1.0  # a book with no event on the successor after this long is quiet
+    on_event: object = None  # callable(record) run on the feed thread for every parsed record
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -149,6 +154,7 @@ class SymbolLive:
     snapshot_interval: float = 0.0
     resubscribed_at: float = 0.0
     snapshot_inflight: bool = False
+    last_trade_id: int | None = None
 
     def count(self, now: float) -> None:
         self.messages += 1
@@ -218,6 +224,14 @@ class Consumer:
         self._main_task: asyncio.Task | None = None
         self.markets_error: str | None = None
         self.connecting = threading.Event()
+        self.successor: tuple | None = None  # (ws, buffered frames, url) ready to take over
+        self.rotation: asyncio.Task | None = None
+        self.rotations = 0
+        self.rotation_history: deque = deque(maxlen=20)
+        self.shutdown_notices = 0
+        self.handover_duplicates = 0
+        self.last_rx = 0.0
+        self.last_ping = 0.0
 
     # ------------------------------------------------------------------ events from the session
     def _on_event(self, rec) -> None:
@@ -233,6 +247,12 @@ class Consumer:
         ts_ex = getattr(rec, "ts_ex_ns", 0)
         if ts_ex:
             s.lags_ns.append(rec.ts_ns - ts_ex)
+        tid = getattr(rec, "trade_id", None)
+        if tid is not None and (s.last_trade_id is None or tid > s.last_trade_id):
+            s.last_trade_id = tid
+        hook = self.cfg.on_event
+        if hook is not None:
+            hook(rec)
 
     # ------------------------------------------------------------------ recording
     def _record(self, rec: RawRecord) -> None:
@@ -337,39 +357,61 @@ class Consumer:
             self._handle(RawRecord(time.time_ns(), REST, url, orjson.dumps(body).decode(), self.ex))
 
     # ------------------------------------------------------------------ connection
-    async def _connect_loop(self) -> None:
+    async def _open(self, url: str):
         import websockets
 
+        return await websockets.connect(url, open_timeout=self.cfg.open_timeout, max_size=2**24,
+                                        ping_interval=20, ping_timeout=20, close_timeout=2)
+
+    async def _connect_loop(self) -> None:
         self.connecting.set()
         while not self.stopping:
             url = self._url()
             began = None
             reason = "closed"
+            ws = None
             try:
-                async with websockets.connect(url, open_timeout=self.cfg.open_timeout, max_size=2**24,
-                                              ping_interval=20, ping_timeout=20, close_timeout=2) as ws:
-                    self.ws = ws
-                    self.connects += 1
+                if self.successor is not None:
+                    # Make-before-break: the new connection is already subscribed and has been
+                    # buffering; its frames continue the books without a resync.
+                    ws, buffered, url = self.successor
+                    self.successor = None
                     began = time.monotonic()
-                    self.connected_at = began
-                    self.ws_snapshots_seen = False
-                    self.conn_cadence = Cadence()
-                    self.stale_streak = 0
+                    self._start_connection(ws, began)
+                    self._hand_over(buffered, url)
+                else:
+                    ws = await self._open(url)
+                    began = time.monotonic()
+                    self._start_connection(ws, began)
                     self._handle(RawRecord(time.time_ns(), OPEN, url, "", self.ex))
-                    for s in self.symbols.values():
-                        s.resubscribed_at = began
+                    for sym in self.symbols.values():
+                        sym.resubscribed_at = began
                     await self._subscribe_all(ws, initial=True)
-                    await self._receive(ws, url)
-                    if ws.close_code is not None:
-                        reason = f"closed by server: {ws.close_code} {ws.close_reason or ''}".strip()
+                await self._receive(ws, url)
+                if ws.close_code is not None:
+                    reason = f"closed by server: {ws.close_code} {ws.close_reason or ''}".strip()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection refused, handshake, protocol, timeouts...
                 reason = f"{type(exc).__name__}: {str(exc)[:200]}"
             finally:
                 self.ws = None
+                if ws is not None:
+                    try:
+                        await asyncio.wait_for(ws.close(), 3)
+                    except Exception:
+                        pass
             if self.stopping:
                 break
+            if self.rotation is not None and not self.rotation.done():
+                # The server closed the old connection during a planned rotation: the successor
+                # (already connecting) takes over if it comes up in time.
+                try:
+                    await asyncio.wait_for(asyncio.shield(self.rotation), self.cfg.rotate_wait + 1)
+                except (asyncio.TimeoutError, Exception):
+                    pass
+            if self.successor is not None:
+                continue  # a planned switch: no backoff, not a disconnect
             connected_for = None if began is None else time.monotonic() - began
             if began is None:
                 self.connect_failures += 1
@@ -388,6 +430,101 @@ class Consumer:
                 await asyncio.wait_for(self._stop_event.wait(), delay)
             except asyncio.TimeoutError:
                 pass
+
+    def _start_connection(self, ws, began: float) -> None:
+        self.ws = ws
+        self.connects += 1
+        self.connected_at = began
+        self.ws_snapshots_seen = False
+        self.conn_cadence = Cadence()
+        self.stale_streak = 0
+        self.last_rx = began
+        self.last_ping = began
+
+    # ------------------------------------------------------------------ planned rotation
+    def request_rotation(self, reason: str) -> None:
+        """Switch to a new connection without a gap (Binance ``serverShutdown``, 24-hour limit)."""
+        if self.ex == "okx" or self.stopping or (self.rotation is not None and not self.rotation.done()):
+            return
+        self.rotation = asyncio.create_task(self._rotate(reason))
+
+    async def _rotate(self, reason: str) -> None:
+        """Open and subscribe a successor, buffer its frames until it overlaps the current stream,
+        then close the current connection; the connect loop continues on the successor."""
+        old = self.ws
+        url = self._url()
+        log.info("%s: %s: opening a successor connection", self.ex, reason)
+        try:
+            new = await self._open(url)
+        except Exception as exc:
+            log.warning("%s: successor connection failed (%s): the normal reconnect will follow", self.ex, exc)
+            return
+        try:
+            await self._subscribe_all(new, initial=True)
+            buffered: list[tuple[int, str]] = []
+            first_u: dict[str, int] = {}
+            deadline = time.monotonic() + self.cfg.rotate_wait
+            began = time.monotonic()
+            while time.monotonic() < deadline and not self.stopping:
+                try:
+                    raw = await asyncio.wait_for(new.recv(), max(0.01, deadline - time.monotonic()))
+                except asyncio.TimeoutError:
+                    break
+                if isinstance(raw, bytes):
+                    raw = raw.decode("utf-8", "replace")
+                buffered.append((time.time_ns(), raw))
+                d = _depth_ids(raw)
+                if d is not None and d[0] not in first_u:
+                    first_u[d[0]] = d[1:]
+                if self._overlaps(first_u, time.monotonic() - began, old):
+                    break
+            if self.stopping:
+                await new.close()
+                return
+            self.rotations += 1
+            self.rotation_history.append({"t": round(time.monotonic() - self.t0, 3), "reason": reason,
+                                          "buffered": len(buffered)})
+            self.successor = (new, buffered, url)
+            if old is not None and self.ws is old:
+                await old.close(1000, "rotation")
+        except Exception as exc:
+            log.warning("%s: rotation failed (%s)", self.ex, exc)
+            try:
+                await new.close()
+            except Exception:
+                pass
+
+    def _overlaps(self, first_u: dict[str, tuple], waited: float, old) -> bool:
+        """Has the successor caught up: for every book being kept, its first depth event is not
+        newer than the book (so nothing falls between the two connections)?"""
+        if old is None or old.close_code is not None:
+            return True  # the old connection is gone already: switch now
+        with self.lock:
+            for s in self.symbols.values():
+                sync = self.session.syncs.get(s.key)
+                if sync is None or not sync.synced:
+                    continue
+                ids = first_u.get(s.symbol)
+                if ids is None:
+                    if waited < self.cfg.rotate_quiet:
+                        return False
+                    continue  # a quiet book: no event on either connection since the successor subscribed
+                first, pu = ids
+                local = sync.book.update_id
+                if (pu > local) if pu is not None else (first > local + 1):
+                    return False
+        return True
+
+    def _hand_over(self, buffered: list[tuple[int, str]], url: str) -> None:
+        """Feed the successor's buffered frames; trades already seen on the old connection are skipped."""
+        for ts, raw in buffered:
+            t = _trade_id(raw)
+            if t is not None:
+                s = self.symbols.get(t[0])
+                if s is not None and s.last_trade_id is not None and t[1] <= s.last_trade_id:
+                    self.handover_duplicates += 1
+                    continue
+            self._frame(ts, raw, url)
 
     def _url(self) -> str:
         if self.ex == "okx":
@@ -446,31 +583,34 @@ class Consumer:
             log.info("resubscribe failed: %s", exc)
 
     async def _receive(self, ws, url: str) -> None:
-        ex = self.ex
-        mono = time.monotonic
-        last_ping = mono()
         async for raw in ws:
-            ts = time.time_ns()
             if isinstance(raw, bytes):
                 raw = raw.decode("utf-8", "replace")
-            self.frames += 1
-            self.bytes += len(raw)
-            now = mono()
-            self.conn_cadence.tick(now)
-            self.stale_streak = 0
-            rec = RawRecord(ts, WS, url, raw, ex)
-            with self.lock:
-                self.session.handle(rec)
-            if self.capture is not None:
-                self.capture.write_record(rec)
-            if ex == "okx" and raw.startswith('{"arg":{"channel":"books') and '"action":"snapshot"' in raw[:200]:
-                self.ws_snapshots_seen = True
-            self._want_snapshots(now)
-            if ex == "okx" and now - last_ping > 15:
-                last_ping = now
-                await self._send(ws, "ping")
+            self._frame(time.time_ns(), raw, url)
             if self.settling and not self.stopping and self._all_synced():
                 self._finish()
+
+    def _frame(self, ts: int, raw: str, url: str) -> None:
+        """One received frame: into the session (and the capture); snapshots owed; shutdown notices."""
+        ex = self.ex
+        self.frames += 1
+        self.bytes += len(raw)
+        now = time.monotonic()
+        self.last_rx = now
+        self.conn_cadence.tick(now)
+        self.stale_streak = 0
+        rec = RawRecord(ts, WS, url, raw, ex)
+        with self.lock:
+            self.session.handle(rec)
+        if self.capture is not None:
+            self.capture.write_record(rec)
+        if ex == "okx":
+            if raw.startswith('{"arg":{"channel":"books') and '"action":"snapshot"' in raw[:200]:
+                self.ws_snapshots_seen = True
+        elif "serverShutdown" in raw[:80]:
+            self.shutdown_notices += 1
+            self.request_rotation("server shutdown notice")
+        self._want_snapshots(now)
 
     # ------------------------------------------------------------------ snapshots
     def _want_snapshots(self, now: float) -> None:
@@ -553,6 +693,15 @@ class Consumer:
             if ws is None or self.connected_at is None:
                 continue
             self._want_snapshots(now)
+            if self.ex == "okx" and now - max(self.last_rx, self.last_ping) > self.cfg.okx_ping_after:
+                # OKX drops a connection after 30 s without traffic: text ping when idle.
+                self.last_ping = now
+                try:
+                    await self._send(ws, "ping")
+                except Exception:
+                    pass
+            if self.cfg.rotate_after and now - self.connected_at > self.cfg.rotate_after:
+                self.request_rotation("connection age limit")
             limit = self.conn_cadence.stale_after(self.cfg)
             last = self.conn_cadence.last or self.connected_at
             if limit is not None and now - last > limit and now - max(s.resubscribed_at for s in self.symbols.values()) > limit:
@@ -625,8 +774,12 @@ class Consumer:
                 "connects": self.connects,
                 "disconnects": self.disconnects,
                 "connect_failures": self.connect_failures,
-                "reconnects": max(0, self.connects - 1),
+                "reconnects": max(0, self.connects - 1 - self.rotations),
                 "reconnect_history": list(self.history)[-20:],
+                "rotations": self.rotations,
+                "rotation_history": list(self.rotation_history),
+                "shutdown_notices": self.shutdown_notices,
+                "handover_duplicates": self.handover_duplicates,
                 "stale": self.conn_stale,
                 "frames": self.frames,
                 "bytes": self.bytes,
@@ -652,6 +805,35 @@ def _book_levels(session: FeedSession, key: str, book, depth: int) -> dict:
         "bids": [[g.fmt_price(t), g.fmt_qty(q)] for t, q in bids],
         "asks": [[g.fmt_price(t), g.fmt_qty(q)] for t, q in asks],
     }
+
+
+def _depth_ids(raw: str) -> tuple[str, int, int | None] | None:
+    """``(SYMBOL, U, pu or None)`` of a Binance depthUpdate frame (cheap string scan), else None."""
+    i = raw.find('"e":"depthUpdate"')
+    if i < 0:
+        return None
+    try:
+        s0 = raw.index('"s":"', i) + 5
+        sym = raw[s0:raw.index('"', s0)]
+        u0 = raw.index('"U":', i) + 4
+        first = int(raw[u0:raw.index(",", u0)])
+        p0 = raw.find('"pu":', i)
+        pu = int(raw[p0 + 5:raw.index(",", p0 + 5)]) if p0 >= 0 else None
+        return sym, first, pu
+    except ValueError:
+        return None
+
+
+def _trade_id(raw: str) -> tuple[str, int] | None:
+    """``(SYMBOL, id)`` of a Binance trade / aggTrade frame, else None."""
+    if '"e":"trade"' not in raw and '"e":"aggTrade"' not in raw:
+        return None
+    try:
+        obj = orjson.loads(raw)
+        d = obj.get("data", obj)
+        return d["s"], int(d["t"] if d["e"] == "trade" else d["a"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _guess_id(exchange: str, symbol: str) -> str:

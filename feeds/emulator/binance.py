@@ -235,20 +235,26 @@ class BinanceVenue:
 
     # ------------------------------------------------------------------ websocket
     def accepts_ws_path(self, path: str) -> bool:
+        path = _strip_route(path)
         return path.startswith("/stream") or path.startswith("/ws")
+
+    def shutdown_notice(self, client) -> str:
+        event = '{"e":"serverShutdown","E":%d}' % _now_ms()
+        return '{"stream":"!serverShutdown","data":' + event + "}" if client.combined else event
 
     async def handle(self, client) -> None:
         from urllib.parse import parse_qs, urlsplit
 
         parts = urlsplit(client.ws.request.path)
-        client.combined = parts.path.startswith("/stream")
+        path = _strip_route(parts.path)
+        client.combined = path.startswith("/stream")
         initial: list[str] = []
         if client.combined:
             q = parse_qs(parts.query)
             if "streams" in q:
                 initial = [x for x in q["streams"][0].split("/") if x]
         else:
-            rest = parts.path[len("/ws"):].strip("/")
+            rest = path[len("/ws"):].strip("/")
             if rest:
                 initial = [x for x in rest.split("/") if x]
         if initial:
@@ -509,6 +515,14 @@ class BinanceVenue:
                 "best_ask": ask[:2] if ask else None,
             }
         return out
+
+
+def _strip_route(path: str) -> str:
+    """USD-M futures since 2026 route by path prefix (``/public``, ``/market``): same streams here."""
+    for prefix in ("/public", "/market"):
+        if path.startswith(prefix + "/"):
+            return path[len(prefix):]
+    return path
 
 
 def _places(text: str) -> int:

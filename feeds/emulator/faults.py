@@ -10,6 +10,8 @@
 ``garbage=P``    before each data frame, a malformed frame is injected with probability ``P``
 ``corrupt=P``    OKX ``books`` updates get a wrong checksum with probability ``P``
 ``disconnect=N`` every connection is closed by the server after N seconds (each connection)
+``shutdown=N``   Binance: after N seconds a connection gets ``serverShutdown`` and is closed
+                 2 s later (clients should switch to a new connection without a gap)
 ``stall=N[:D]``  after N seconds of a connection, it stops delivering data frames (still
                  open, still answering pings) until the client re-subscribes, or for ``D``
                  seconds (default: until re-subscribed); then again N seconds later
@@ -29,7 +31,8 @@ import random
 from dataclasses import dataclass, field, fields
 
 PROBABILITIES = ("drop", "dup", "reorder", "garbage", "corrupt")
-FAULT_KINDS = PROBABILITIES + ("disconnect", "stall")
+FAULT_KINDS = PROBABILITIES + ("disconnect", "shutdown", "stall")
+SHUTDOWN_GRACE = 2.0  # seconds between the serverShutdown notice and the close
 
 
 class FaultSpecError(ValueError):
@@ -44,6 +47,7 @@ class FaultSpec:
     garbage: float = 0.0
     corrupt: float = 0.0
     disconnect: float | None = None  # seconds per connection
+    shutdown: float | None = None  # seconds per connection before a serverShutdown notice
     stall_every: float | None = None  # seconds of connection time before a stall
     stall_for: float | None = None  # None: until the client re-subscribes
     after: float = 0.0
@@ -52,7 +56,8 @@ class FaultSpec:
 
     @property
     def any(self) -> bool:
-        return any(getattr(self, p) > 0 for p in PROBABILITIES) or self.disconnect is not None or self.stall_every is not None
+        return (any(getattr(self, p) > 0 for p in PROBABILITIES) or self.disconnect is not None
+                or self.shutdown is not None or self.stall_every is not None)
 
     def active(self, playback_seconds: float) -> bool:
         """Are faults on at this point of the playback?"""
@@ -96,11 +101,11 @@ def parse_faults(spec: str | None) -> FaultSpec:
             if not 0.0 <= p <= 1.0:
                 raise FaultSpecError(f"fault {key}={text}: a probability must be between 0 and 1")
             values[key] = p
-        elif key == "disconnect":
+        elif key in ("disconnect", "shutdown"):
             n = _number(key, text)
             if n <= 0:
-                raise FaultSpecError(f"fault disconnect={text}: seconds must be positive")
-            values["disconnect"] = n
+                raise FaultSpecError(f"fault {key}={text}: seconds must be positive")
+            values[key] = n
         elif key == "stall":
             every, _, dur = text.partition(":")
             n = _number(key, every)
@@ -128,7 +133,7 @@ def parse_faults(spec: str | None) -> FaultSpec:
     return spec_obj
 
 
-_KEYS = PROBABILITIES + ("disconnect", "stall", "after", "until", "seed")
+_KEYS = PROBABILITIES + ("disconnect", "shutdown", "stall", "after", "until", "seed")
 
 
 GARBAGE = (
@@ -155,6 +160,7 @@ class FaultCounters:
     garbage: int = 0
     corrupted: int = 0
     disconnects: int = 0
+    shutdowns: int = 0
     stalls: int = 0
     stalled_frames: int = 0
     stalled_depth: int = 0

@@ -25,7 +25,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from feeds.emulator.faults import FaultCounters, FaultRoller, FaultSpec
+from feeds.emulator.faults import SHUTDOWN_GRACE, FaultCounters, FaultRoller, FaultSpec
 from feeds.emulator.source import Timeline
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,24 @@ class Client:
                 await self.ws.close(1001, "emulator fault: disconnect")
                 return
 
+    async def shutdowner(self) -> None:
+        """``shutdown=N``: a ``serverShutdown`` notice N seconds after opening, the close 2 s later."""
+        spec = self.emu.config.faults
+        notice = getattr(self.emu.venue, "shutdown_notice", None)
+        if spec.shutdown is None or notice is None:
+            return
+        while not self.closed:
+            await asyncio.sleep(spec.shutdown)
+            if self.closed:
+                return
+            if spec.active(self.emu.playback_seconds()):
+                self.counters.shutdowns += 1
+                log.info("fault: serverShutdown to client %d", self.index)
+                self.send_control(notice(self))
+                await asyncio.sleep(SHUTDOWN_GRACE)
+                await self.ws.close(1001, "server shutdown")
+                return
+
     def allow_incoming(self) -> bool:
         """Binance: at most 5 incoming messages per second (strict mode)."""
         if not self.emu.config.strict_limits:
@@ -332,6 +350,7 @@ class Emulator:
         self.clients[client.index] = client
         sender = asyncio.create_task(client.sender())
         disc = asyncio.create_task(client.disconnector())
+        shut = asyncio.create_task(client.shutdowner())
         try:
             await self.venue.handle(client)
         except ConnectionClosed:
@@ -340,6 +359,7 @@ class Emulator:
             client.closed = True
             sender.cancel()
             disc.cancel()
+            shut.cancel()
             self.venue.forget(client)
             self.clients.pop(client.index, None)
             self.totals.add(client.counters)

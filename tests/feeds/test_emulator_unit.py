@@ -26,6 +26,7 @@ def test_fault_spec_parses_every_key():
     assert spec.any
     assert not spec.active(0.5) and spec.active(1) and spec.active(8.9) and not spec.active(9)
     assert parse_faults("stall=2").stall_for is None
+    assert parse_faults("shutdown=5").shutdown == 5 and parse_faults("shutdown=5").any
     assert not parse_faults(None).any and not parse_faults("").any and not parse_faults("none").any
 
 
@@ -38,6 +39,7 @@ def test_fault_spec_parses_every_key():
         ("drop=x", "not a number"),
         ("drop=nan", "finite"),
         ("disconnect=0", "positive"),
+        ("shutdown=-1", "positive"),
         ("stall=3:0", "positive"),
         ("seed=1.5", "integer"),
         ("drop=0.1,drop=0.2", "twice"),
