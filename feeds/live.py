@@ -219,7 +219,7 @@ class Consumer:
         self.ws_snapshots_seen = False
         self.okx_req_id = 0
         self._tasks: set[asyncio.Task] = set()
-        self._stop_event: asyncio.Event | None = None
+        self._stop_event = asyncio.Event()  # binds to the feed loop on first use (3.10+)
         self._finish = lambda: None
         self._main_task: asyncio.Task | None = None
         self.markets_error: str | None = None
@@ -266,23 +266,29 @@ class Consumer:
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> None:
-        self._stop_event = asyncio.Event()
         self._main_task = asyncio.current_task()
         if self.cfg.record:
             self.capture = CaptureWriter(self.cfg.record, exchange=self.ex, symbols=self.cfg.symbols,
                                          ws_url=self.ws_url, rest_url=self.cfg.rest_url)
         self.gateway = ExchangeGateway(self.ex, rest_url=self.cfg.rest_url)
+        watchdog = None
         try:
             await self._resolve_symbols()
             watchdog = asyncio.create_task(self._watchdog())
-            try:
-                await self._connect_loop()
-            except asyncio.CancelledError:
-                if not self.stopping:
-                    raise
-            finally:
-                watchdog.cancel()
+            await self._connect_loop()
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            if self.rotation is not None:
+                self.rotation.cancel()
+            if self.successor is not None:
+                try:
+                    await asyncio.wait_for(self.successor[0].close(), 3)
+                except Exception:
+                    pass
             for t in list(self._tasks):
                 t.cancel()
             await self.gateway.close()
@@ -425,7 +431,8 @@ class Consumer:
                 "connected_for": None if connected_for is None else round(connected_for, 3),
                 "retry_in": round(delay, 3),
             })
-            log.warning("%s connection lost (%s); reconnecting in %.2f s", self.ex, reason, delay)
+            log.warning("%s %s (%s); reconnecting in %.2f s", self.ex,
+                        "connect failed" if began is None else "connection lost", reason, delay)
             try:
                 await asyncio.wait_for(self._stop_event.wait(), delay)
             except asyncio.TimeoutError:

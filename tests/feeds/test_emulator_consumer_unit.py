@@ -3,7 +3,9 @@ consolidated cross-venue view, and ``tickdesk feed run`` input errors (subproces
 
 from __future__ import annotations
 
+import json
 import random
+import socket
 from decimal import Decimal
 
 import pytest
@@ -125,3 +127,19 @@ def test_feed_run_input_errors_are_one_line(args, words):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], proc.stderr
     assert proc.stdout == ""
+
+
+def test_feed_run_against_a_dead_endpoint_backs_off_and_ends_cleanly():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens once the socket is closed
+    proc = run_cli("feed", "run", "--exchange", "okx", "--symbols", "BTC/USDT", "--ws-url", f"ws://127.0.0.1:{port}/ws/v5/public",
+                   "--rest-url", f"http://127.0.0.1:{port}", "--seconds", "2", "--progress", "0", "--json", timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    report = json.loads(proc.stdout)
+    conn = report["connections"]["okx"]
+    assert conn["connects"] == 0 and conn["connect_failures"] >= 1 and conn["markets_error"]
+    retry = [h["retry_in"] for h in conn["reconnect_history"]]
+    assert retry and all(0 < r <= 30 for r in retry)
+    assert report["symbols"]["okx:BTC-USDT"]["messages"] == 0 and report["top"]["okx:BTC-USDT"] is None

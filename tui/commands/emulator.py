@@ -107,7 +107,7 @@ def emulator(
         typer.echo(
             f"emulator stopped: {state['published']} frames published ({state['loops']} loops), "
             f"{state['clients_total']} clients; faults: "
-            + ", ".join(f"{k} {v}" for k, v in f.items() if v)
+            + (", ".join(f"{k} {v}" for k, v in f.items() if v) or "none")
         )
 
 
