@@ -73,20 +73,17 @@ class BookSide:
         self.in_heap: set[int] = set()
         self.best: int | None = None
 
-    def add(self, order: Order) -> None:
-        price = order.price
-        level = self.levels.get(price)
-        if level is None:
-            level = Level(price)
-            self.levels[price] = level
-            if price not in self.in_heap:
-                heappush(self.heap, price * self.ks)
-                self.in_heap.add(price)
-            best = self.best
-            if best is None or price * self.ks < best * self.ks:
-                self.best = price
-        level.orders.append(order)
-        level.count += 1
+    def new_level(self, price: int) -> Level:
+        """Open an empty level at ``price`` (heap entry once, best price updated)."""
+        level = Level(price)
+        self.levels[price] = level
+        if price not in self.in_heap:
+            heappush(self.heap, price * self.ks)
+            self.in_heap.add(price)
+        best = self.best
+        if best is None or price * self.ks < best * self.ks:
+            self.best = price
+        return level
 
     def remove_level(self, price: int) -> None:
         del self.levels[price]
@@ -102,18 +99,6 @@ class BookSide:
             heappop(heap)
             in_heap.discard(price)
         return None
-
-    def unlink(self, order: Order) -> None:
-        """Remove a resting order (cancel): O(1), the deque entry is skipped later."""
-        order.live = False
-        level = self.levels[order.price]
-        level.count -= 1
-        if level.count == 0:
-            self.remove_level(order.price)
-        else:
-            level.dead += 1
-            if level.dead > _COMPACT_MIN_DEAD and level.dead > level.count:
-                level.compact()
 
     def prices_from_best(self, probe: int = 64):
         """Level prices best first, lazily: a short tick walk near the touch (where almost every
@@ -222,21 +207,13 @@ class OrderBook:
 
     # --- mutations -----------------------------------------------------------------------
     def rest(self, order: Order) -> None:
-        """Put an order in the book at the back of its level's queue (BookSide.add, inlined:
-        this and ``cancel`` are most of a busy venue's operations)."""
+        """Put an order in the book at the back of its level's queue."""
         self.orders[order.oid] = order
         side = self.bids if order.side == BUY else self.asks
         price = order.price
         level = side.levels.get(price)
         if level is None:
-            level = Level(price)
-            side.levels[price] = level
-            if price not in side.in_heap:
-                heappush(side.heap, price * side.ks)
-                side.in_heap.add(price)
-            best = side.best
-            if best is None or price * side.ks < best * side.ks:
-                side.best = price
+            level = side.new_level(price)
         level.orders.append(order)
         level.count += 1
         self.version += 1
@@ -299,14 +276,7 @@ class OrderBook:
         side = self.bids if order.side == BUY else self.asks
         level = side.levels.get(price)
         if level is None:
-            level = Level(price)
-            side.levels[price] = level
-            if price not in side.in_heap:
-                heappush(side.heap, price * side.ks)
-                side.in_heap.add(price)
-            best = side.best
-            if best is None or price * side.ks < best * side.ks:
-                side.best = price
+            level = side.new_level(price)
         level.orders.append(order)
         level.count += 1
         self.version += 1

@@ -42,6 +42,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.fees import BINANCE_LIKE_TIERS
 from core.numbers import NumberError, parse_decimal
 
 APP_NAME = "tickdesk"
@@ -147,19 +148,8 @@ class FeeTier(_Section):
         return self
 
 
-#: Binance-spot-like VIP 0..9 (maker, taker as fractions; thresholds in quote, 30 days).
-DEFAULT_FEE_TIERS: tuple[tuple[str, str, str, str], ...] = (
-    ("VIP0", "0", "0.001", "0.001"),
-    ("VIP1", "1000000", "0.0009", "0.001"),
-    ("VIP2", "5000000", "0.0008", "0.001"),
-    ("VIP3", "20000000", "0.00042", "0.0006"),
-    ("VIP4", "100000000", "0.00042", "0.00054"),
-    ("VIP5", "150000000", "0.00036", "0.00048"),
-    ("VIP6", "400000000", "0.0003", "0.00042"),
-    ("VIP7", "800000000", "0.00024", "0.00036"),
-    ("VIP8", "2000000000", "0.00018", "0.0003"),
-    ("VIP9", "4000000000", "0.00012", "0.00024"),
-)
+#: The default table is core.fees' Binance-spot-like VIP 0..9 (one source of truth).
+DEFAULT_FEE_TIERS: tuple[tuple[str, str, str, str], ...] = BINANCE_LIKE_TIERS
 
 
 def _default_tiers() -> list[FeeTier]:
