@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.instruments import Instrument
 
@@ -83,6 +83,67 @@ class MarketView:
     volume: str  # base quantity traded since the state was created
     spread_ticks: int | None
     mid: Decimal | None
+
+
+class Balance(NamedTuple):
+    """One asset of the account: ``available`` to trade and ``held`` by open orders."""
+
+    asset: str
+    available: str
+    held: str
+
+
+class OpenOrder(NamedTuple):
+    """One of the account's open orders (resting, or ``pending`` a trigger).
+
+    ``price_ticks``/``leaves_lots`` are the exact integers behind ``price``/``leaves`` (the
+    ladder marks own orders by tick); ``stop_price`` is set for conditional orders."""
+
+    id: str
+    symbol: str
+    side: str
+    type: str
+    price: str | None
+    qty: str
+    leaves: str
+    tif: str
+    status: str
+    stop_price: str | None = None
+    price_ticks: int | None = None
+    leaves_lots: int = 0
+
+
+class Position(NamedTuple):
+    """Net position in base (signed), its average entry price and unrealised PnL in quote."""
+
+    symbol: str
+    qty: str
+    avg_price: str | None
+    unrealised_pnl: str | None
+    realised_pnl: str = "0"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """The user account as of ``ts``: balances, open orders, positions, trading state, fee tier.
+
+    Published by the worker that owns the engine (see ``core.simmarket.account``); ``version``
+    changes only when the content does, so a UI table diffs only after a real change."""
+
+    version: int
+    account: str
+    balances: tuple[Balance, ...]
+    orders: tuple[OpenOrder, ...]
+    positions: tuple[Position, ...]
+    trading_state: str  # "ACTIVE" | "REDUCING" | "HALTED"
+    fee_tier: str
+    ts: int = 0
+    symbol_states: tuple[tuple[str, str], ...] = ()  # (symbol, state) for symbols not ACTIVE
+
+    def content(self) -> tuple:
+        """Everything but ``version`` and ``ts`` (what decides whether a new version is due)."""
+        return (self.account, self.balances, self.orders, self.positions, self.trading_state, self.fee_tier,
+                self.symbol_states)
 
 
 class _Bar:
@@ -160,6 +221,23 @@ class _SymbolState:
         self.version = 0
 
 
+class _L2Depth:
+    """Adapts an L2 book to the ``version`` / ``depth(n)`` shape ``publish`` reads."""
+
+    __slots__ = ("book",)
+
+    def __init__(self, book: Any) -> None:
+        self.book = book
+
+    @property
+    def version(self) -> int:
+        return self.book.version
+
+    def depth(self, n: int) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        bids, asks = self.book.top(n)
+        return [(t, q, 0) for t, q in bids], [(t, q, 0) for t, q in asks]
+
+
 class MarketState:
     """Latest ``MarketView`` per symbol (pulled) plus a bounded discrete-event channel (pushed).
 
@@ -184,6 +262,7 @@ class MarketState:
         self._events: deque[tuple[int, dict[str, Any]]] = deque(maxlen=events)
         self._event_seq = 0
         self._subscribers: list[Callable[[dict[str, Any]], None]] = []
+        self._account: AccountView | None = None
         self.version = 0  # bumps whenever any symbol's view changes
 
     # --- publishing (owner thread) -------------------------------------------------------
@@ -236,6 +315,25 @@ class MarketState:
             self.version += 1
         return view
 
+    def publish_l2(self, instrument: Instrument, book: Any, trades: Iterable[dict], ts: int) -> MarketView | None:
+        """``publish`` for an aggregated L2 book (``core.l2book.L2Book``: ``top(n)`` gives
+        ``(tick, lots)`` pairs and no order counts): the exchange feeds' books. Levels carry
+        ``orders=0`` (an L2 feed does not say). The book's ``version`` decides "unchanged" as
+        for the engine book."""
+        return self.publish(instrument, _L2Depth(book), trades, ts)
+
+    def reset(self) -> None:
+        """Forget every symbol's view, tape and candles (a replay seeking backwards rebuilds
+        them from the start). View versions stay monotonic per symbol, so a reader that
+        remembers the version it drew never mistakes a rebuilt view for the old one."""
+        with self._lock:
+            for sym, st in self._symbols.items():
+                fresh = _SymbolState(st.instrument, *self._sizes)
+                fresh.version = st.version
+                self._symbols[sym] = fresh
+            self._views.clear()
+            self.version += 1
+
     def _add_trade(self, st: _SymbolState, t: dict) -> None:
         ins = st.instrument
         ticks = ins.price_to_ticks(t["price"])
@@ -249,6 +347,19 @@ class MarketState:
         st.trade_count += 1
         st.volume_lots += lots
         st.last = t["price"]
+
+    def publish_account(self, view: AccountView) -> AccountView | None:
+        """Store the user account's snapshot. ``view.version`` is ignored: the stored version
+        bumps only when the content changed (returns the new view), otherwise only ``ts``
+        moves and None is returned."""
+        with self._lock:
+            old = self._account
+            if old is not None and old.content() == view.content():
+                self._account = replace(old, ts=view.ts)
+                return None
+            new = replace(view, version=(old.version + 1) if old is not None else 1)
+            self._account = new
+            return new
 
     def post_event(self, event: dict[str, Any]) -> None:
         """Record a discrete event and hand it to every subscriber (on this thread)."""
@@ -264,6 +375,11 @@ class MarketState:
         """The latest snapshot for ``symbol`` (None before the first publish)."""
         with self._lock:
             return self._views.get(symbol)
+
+    def account(self) -> AccountView | None:
+        """The latest user-account snapshot (None when no account is published)."""
+        with self._lock:
+            return self._account
 
     def symbols(self) -> list[str]:
         with self._lock:
