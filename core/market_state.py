@@ -322,6 +322,27 @@ class MarketState:
         for the engine book."""
         return self.publish(instrument, _L2Depth(book), trades, ts)
 
+    def regrid(self, instrument: Instrument, price_factor: int, qty_factor: int) -> None:
+        """Move a symbol to a finer grid (an exchange feed met a price finer than the grid it
+        derived): every tick x ``price_factor``, every lot x ``qty_factor``, exactly, in the
+        tape and the candles being built; later trades and levels use ``instrument``."""
+        if price_factor < 1 or qty_factor < 1:
+            raise ValueError("regrid factors must be positive integers")
+        st = self._symbols.get(instrument.symbol)
+        if st is None:
+            return
+        st.instrument = instrument
+        st.tape = deque((replace(t, ticks=t.ticks * price_factor, lots=t.lots * qty_factor) for t in st.tape),
+                        maxlen=st.tape.maxlen)
+        st.volume_lots *= qty_factor
+        for series in (st.c1s, st.c1m):
+            series.instrument = instrument
+            bar = series.bar
+            if bar is not None:
+                bar.o, bar.h, bar.l, bar.c = (x * price_factor for x in (bar.o, bar.h, bar.l, bar.c))
+                bar.v *= qty_factor
+        st.book_version = -1  # republish the levels on the new grid
+
     def reset(self) -> None:
         """Forget every symbol's view, tape and candles (a replay seeking backwards rebuilds
         them from the start). View versions stay monotonic per symbol, so a reader that

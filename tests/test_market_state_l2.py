@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.instruments import make_instrument
+from core.instruments import Asset, make_instrument
 from core.l2book import L2Book
 from core.market_state import MarketState
 
@@ -54,3 +54,18 @@ def test_reset_forgets_views_but_keeps_versions_monotonic():
     after = state.publish_l2(INS, book, [], ts=2)
     assert after.version > before.version
     assert (after.trade_count, after.trades, after.candles_1m, after.last) == (0, (), (), None)
+
+
+def test_regrid_rescales_tape_and_forming_candles_exactly():
+    state = MarketState()
+    coarse = make_instrument("BTC/USDT", "0.01", "0.00001")
+    fine = make_instrument("BTC/USDT", "0.001", "0.000001", assets={"USDT": Asset("USDT", 9)})
+    state.publish_l2(coarse, _book(), [{"ts": 5, "price": "60000.01", "qty": "0.00007", "taker_side": "buy"}], ts=5)
+    state.regrid(fine, 10, 10)
+    fine_book = L2Book()
+    fine_book.replace([(60_000_005, 1)], [(60_000_010, 70)])
+    view = state.publish_l2(fine, fine_book, [{"ts": 6, "price": "60000.005", "qty": "0.000001", "taker_side": "sell"}], ts=6)
+    assert [(t.ticks, t.lots) for t in view.trades] == [(60_000_010, 70), (60_000_005, 1)]
+    assert (view.best_bid, view.volume) == ("60000.005", "0.000071")
+    c = view.candles_1s[-1]
+    assert (c.open, c.high, c.low, c.close, c.volume, c.trades) == ("60000.010", "60000.010", "60000.005", "60000.005", "0.000071", 2)
