@@ -202,6 +202,25 @@ def _symbol(value: Any) -> Any:
 Symbol = Annotated[str, BeforeValidator(_symbol)]
 
 
+def _fund(value: Any) -> Any:
+    """``"100000 USDT"`` -> the same string, normalised, after checking amount and asset."""
+    if not isinstance(value, str):
+        return value
+    parts = value.split()
+    if len(parts) != 2 or not parts[1].isalnum():
+        raise ValueError(f"expected 'AMOUNT ASSET' such as '100000 USDT', got {value!r}")
+    try:
+        amount = parse_decimal(parts[0], "amount")
+    except NumberError:
+        raise ValueError(f"expected 'AMOUNT ASSET' with a plain decimal amount, got {value!r}") from None
+    if amount <= 0:
+        raise ValueError(f"the amount must be positive, got {value!r}")
+    return f"{amount:f} {parts[1].upper()}"
+
+
+Fund = Annotated[str, BeforeValidator(_fund)]
+
+
 class SimMarketConfig(_Section):
     """``[simmarket]``: the seeded simulated market the workstation opens on."""
 
@@ -209,12 +228,88 @@ class SimMarketConfig(_Section):
     rate: float = Field(1.0, gt=0, description="Pace of the simulated market as a multiple of real time.")
     symbols: list[Symbol] = Field(default_factory=lambda: ["BTC/USDT", "ETH/USDT"], min_length=1)
     step_ms: StrictInt = Field(100, ge=1, description="Simulated clock step in milliseconds.")
+    account: str = Field("me", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_]+$",
+                         description="Your account on the simulated venue (orders from the workstation).")
+    funds: list[Fund] = Field(
+        default_factory=lambda: ["100000 USDT", "2 BTC", "20 ETH"],
+        description="Deposited into your account at the start, as 'AMOUNT ASSET'.",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> SimMarketConfig:
         if len(set(self.symbols)) != len(self.symbols):
             raise ValueError("symbols must not repeat")
+        assets = [f.split()[1] for f in self.funds]
+        if len(set(assets)) != len(assets):
+            raise ValueError("funds must name each asset once")
         return self
+
+    def fund_amounts(self) -> list[tuple[str, str]]:
+        """``[(asset, amount)]`` from ``funds``."""
+        return [(f.split()[1], f.split()[0]) for f in self.funds]
+
+
+class UiConfig(_Section):
+    """``[ui]``: the workstation's look and pace."""
+
+    theme: str = Field("tickdesk-dark", min_length=1, description="Theme name (tickdesk-dark, tickdesk-light, or a Textual theme).")
+    refresh_hz: StrictInt = Field(15, ge=1, le=60, description="How often the screens pull market data (per second).")
+    symbol: Symbol | None = Field(None, description="Symbol shown first (default: the source's first).")
+    source: str = Field("sim", min_length=1, description="Market source: sim, binance, okx, emulator:URL or replay:FILE.")
+
+
+def _flatten_keys(value: Any) -> Any:
+    """``[keys]`` may be written ``"order.buy" = "f"`` or as TOML dotted keys (nested tables)."""
+    if not isinstance(value, Mapping):
+        return value
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Mapping) -> None:
+        for key, item in node.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(item, Mapping):
+                walk(name, item)
+            else:
+                out[name] = item
+
+    walk("", value)
+    return out
+
+
+_BINDING_ID = r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$"
+_KEY_NAME = r"^[a-z0-9_]+(\+[a-z0-9_]+)*$"
+
+
+class KeysConfig(BaseModel):
+    """``[keys]``: binding id -> key(s), e.g. ``"order.buy" = "f"`` or ``"mode.health" = "f2,h"``.
+
+    Only the shape is checked here (ids and key names); the workstation refuses ids it does not
+    have, naming the known ones, when it starts."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten(cls, value: Any) -> Any:
+        return _flatten_keys(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> KeysConfig:
+        import re
+
+        for ident, keys in (self.model_extra or {}).items():
+            if not re.match(_BINDING_ID, ident):
+                raise ValueError(f"{ident!r} is not a binding id (like 'order.buy')")
+            if not isinstance(keys, str) or not keys.strip():
+                raise ValueError(f"{ident}: expected a key such as \"f\" or \"ctrl+b,f5\", got {keys!r}")
+            for key in keys.split(","):
+                if not re.match(_KEY_NAME, key.strip()):
+                    raise ValueError(f"{ident}: {key.strip()!r} is not a key name (like 'f', 'ctrl+b', 'f5')")
+        return self
+
+    def mapping(self) -> dict[str, str]:
+        """Binding id -> comma-separated keys (spaces removed)."""
+        return {ident: ",".join(k.strip() for k in keys.split(",")) for ident, keys in (self.model_extra or {}).items()}
 
 
 class PathsConfig(_Section):
@@ -230,7 +325,7 @@ class LoggingConfig(_Section):
     level: LogLevel = "WARNING"
 
 
-SECTIONS = ("engine", "risk", "fees", "simmarket", "paths", "logging")
+SECTIONS = ("engine", "risk", "fees", "simmarket", "paths", "logging", "ui", "keys")
 
 
 class Settings(_Section):
@@ -242,6 +337,8 @@ class Settings(_Section):
     simmarket: SimMarketConfig = Field(default_factory=SimMarketConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
+    keys: KeysConfig = Field(default_factory=KeysConfig)
 
     _layers: tuple[tuple[str, dict], ...] = PrivateAttr(default=())
     _config_path: Path | None = PrivateAttr(default=None)

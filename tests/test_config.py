@@ -158,7 +158,7 @@ def test_settings_is_immutable_and_has_a_schema():
     with pytest.raises(Exception):
         s.risk.max_open_orders = 3  # type: ignore[misc]
     schema = Settings.model_json_schema()
-    assert set(schema["properties"]) == {"engine", "risk", "fees", "simmarket", "paths", "logging"}
+    assert set(schema["properties"]) == {"engine", "risk", "fees", "simmarket", "paths", "logging", "ui", "keys"}
 
 
 def test_show_output_is_a_valid_config(tmp_path):
@@ -203,6 +203,12 @@ def test_show_output_is_a_valid_config(tmp_path):
         ("[[fees.tiers]]\nmin_volume = 0\nmaker = 0.000000001\ntaker = 0\n", "fees.tiers[0]: maker rate 0.000000001 has more than 8 decimal places"),
         ("[[fees.tiers]]\nmin_volume = 0\nmaker = 0.001\ntaker = 0.001\nvip = 1\n", "fees.tiers[0].vip: unknown key; expected one of: name, min_volume, maker, taker"),
         ("[risk\n", "invalid TOML: "),
+        ("[ui]\nrefresh_hz = 0\n", "ui.refresh_hz: expected a value greater than or equal to 1"),
+        ("[keys]\n\"Order Buy\" = \"f\"\n", "keys: 'Order Buy' is not a binding id"),
+        ("[keys]\n\"order.buy\" = \"ctrl+\"\n", "keys: order.buy: 'ctrl+' is not a key name"),
+        ("[keys]\n\"order.buy\" = 3\n", "keys: order.buy: expected a key"),
+        ("[simmarket]\nfunds = [\"lots USDT\"]\n", "simmarket.funds[0]: expected 'AMOUNT ASSET'"),
+        ("[simmarket]\nfunds = [\"1 USDT\", \"2 usdt\"]\n", "simmarket: funds must name each asset once"),
     ],
 )
 def test_file_errors_name_file_key_and_expectation(tmp_path, toml, expected):
@@ -353,3 +359,16 @@ def test_readme_example_config_is_valid(tmp_path):
     assert block, "README.md has no ```toml example"
     s = load_config(write(tmp_path / "readme.toml", block.group(1)), env={})
     assert s.risk.max_open_orders is not None
+
+
+def test_ui_and_keys_sections(tmp_path):
+    cfg = write(
+        tmp_path / "c.toml",
+        '[ui]\ntheme = "tickdesk-light"\nrefresh_hz = 20\nsymbol = "eth/usdt"\n'
+        '[keys]\norder.buy = "f"\n"order.sell" = "g, ctrl+g"\n',
+    )
+    s = load_config(cfg, env={})
+    assert (s.ui.theme, s.ui.refresh_hz, s.ui.symbol, s.ui.source) == ("tickdesk-light", 20, "ETH/USDT", "sim")
+    assert s.keys.mapping() == {"order.buy": "f", "order.sell": "g,ctrl+g"}
+    assert s.sources["keys.order.buy"] == f"config file {cfg}"
+

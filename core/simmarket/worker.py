@@ -11,6 +11,12 @@ engine, and publishes what readers pull.
   acks, rejects, fills, expiries) are posted to it as events.
 * Stopping: ``stop()`` sets a flag the loop checks between steps and interrupts its sleep, then
   joins the thread; pending submissions fail with ``WorkerStopped``.
+* ``call(fn)`` runs any function on the engine thread (a dry-run pre-check, a state read that
+  must not race the matching loop) and returns a ``Future`` of its result.
+* ``pause()`` / ``resume()`` / ``step(n)``: a paused worker still serves submissions and calls
+  but only advances the clock when asked, which is what deterministic UI tests step with.
+* ``account``: the user account whose ``AccountView`` (balances, open orders, positions,
+  trading state, fee tier) is published into the ``MarketState`` after every step and command.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from core.market_state import MarketState
+from core.simmarket.account import AccountPublisher
 from core.simmarket.agent import account_of
 from core.simmarket.market import SimMarket
 
@@ -42,6 +49,8 @@ class SimMarketWorker:
         max_steps: int | None = None,
         on_step: StepHook | None = None,
         name: str = "simmarket",
+        account: str | None = None,
+        paused: bool = False,
     ) -> None:
         if rate < 0:
             raise ValueError("rate must be >= 0 (0 = as fast as possible)")
@@ -52,13 +61,16 @@ class SimMarketWorker:
         self.hooks: list[StepHook] = [on_step] if on_step is not None else []
         self.error: BaseException | None = None
         self.done = threading.Event()
-        self._inbox: queue.SimpleQueue[tuple[dict[str, Any], Future]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[dict[str, Any] | Callable[[], Any], Future]] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._paused = paused
+        self._resumed = False
         self._wake = threading.Event()
         self._gate = threading.Lock()  # orders "accepting submissions" against shutdown
         self._accepting = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._agent_accounts = market.accounts
+        self.account = AccountPublisher(market.engine, account, self.state) if account is not None else None
 
     # --- control (any thread) ------------------------------------------------------------
     def start(self) -> SimMarketWorker:
@@ -93,14 +105,52 @@ class SimMarketWorker:
 
     def submit(self, cmd: dict[str, Any]) -> Future[list[dict[str, Any]]]:
         """Queue a journal command for the engine; the future resolves to its events."""
-        fut: Future[list[dict[str, Any]]] = Future()
+        return self._enqueue(dict(cmd))
+
+    def call(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run ``fn()`` on the engine thread between steps; the future resolves to its result
+        (or its exception). ``fn`` must be quick: the market does not step while it runs."""
+        if not callable(fn):
+            raise TypeError("call() takes a function of no arguments")
+        return self._enqueue(fn)
+
+    def _enqueue(self, item: dict[str, Any] | Callable[[], Any]) -> Future:
+        fut: Future = Future()
         with self._gate:
             if not self._accepting:
                 fut.set_exception(WorkerStopped("the simulated market is not running"))
                 return fut
-            self._inbox.put((dict(cmd), fut))
+            self._inbox.put((item, fut))
         self._wake.set()
         return fut
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop advancing the clock (submissions and calls are still served)."""
+        self._paused = True
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Advance the clock again, paced from now on."""
+        self._paused = False
+        self._resumed = True
+        self._wake.set()
+
+    def step(self, n: int = 1) -> Future[int]:
+        """Advance exactly ``n`` steps on the engine thread (typically while paused); the
+        future resolves to the step count reached."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+
+        def run() -> int:
+            for _ in range(n):
+                self._step_once()
+            return self.market.step_count
+
+        return self.call(run)
 
     # --- the loop (worker thread) --------------------------------------------------------
     def _run(self) -> None:
@@ -114,10 +164,14 @@ class SimMarketWorker:
                 self._serve_inbox()
                 if self.max_steps is not None and market.step_count >= self.max_steps:
                     break
-                events = market.step()
-                self._publish(events)
-                for hook in self.hooks:
-                    hook(market, events)
+                if self._paused:
+                    self._wake.wait(0.5)
+                    self._wake.clear()
+                    continue
+                if self._resumed:  # pace from the moment of resuming, not from the start
+                    self._resumed = False
+                    t0, k = time.monotonic(), 0
+                self._step_once()
                 k += 1
                 if self.rate > 0:
                     self._sleep_until(t0 + k * step_s / self.rate)
@@ -129,8 +183,14 @@ class SimMarketWorker:
             self._fail_pending()
             self.done.set()
 
+    def _step_once(self) -> None:
+        events = self.market.step()
+        self._publish(events)
+        for hook in self.hooks:
+            hook(self.market, events)
+
     def _sleep_until(self, due: float) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._paused:
             remaining = due - time.monotonic()
             if remaining <= 0:
                 return
@@ -146,6 +206,12 @@ class SimMarketWorker:
             except queue.Empty:
                 break
             if not fut.set_running_or_notify_cancel():
+                continue
+            if callable(cmd):
+                try:
+                    fut.set_result(cmd())
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    fut.set_exception(exc)
                 continue
             try:
                 events = self.market.submit(cmd)
@@ -179,6 +245,8 @@ class SimMarketWorker:
                 self.state.post_event(ev)
         for sym in market.symbols:
             self.state.publish(market.engine.instruments[sym], market.engine.books[sym], trades.get(sym, ()), market.now_ns)
+        if self.account is not None:
+            self.account.publish(events)
 
     def _concerns_user(self, ev: dict[str, Any]) -> bool:
         kind = ev["event"]
