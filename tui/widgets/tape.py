@@ -1,0 +1,112 @@
+"""Trade tape: newest print on top, price coloured by the aggressor, large prints highlighted.
+
+A ``ScrollView`` on the Line API: ``show(view)`` takes the view's bounded tape (the
+``MarketState`` keeps the last few hundred prints) and only lines in the viewport are formatted
+when painted. "Large" is either a fixed quantity (``large_qty``) or, by default, a multiple of
+the median print size in the tape, so the highlight adapts to the symbol.
+"""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, datetime
+
+from rich.segment import Segment
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from core.market_state import MarketView, TapeTrade
+from core.numbers import parse_decimal
+from tui.widgets.common import Grid, StyleCache
+
+LARGE_MEDIAN_MULTIPLE = 4
+MIN_PRINTS_FOR_AUTO = 5
+
+
+def format_time(ts_ns: int) -> str:
+    """UTC ``HH:MM:SS.mmm`` of a nanosecond timestamp."""
+    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
+    return f"{dt:%H:%M:%S}.{ts_ns // 1_000_000 % 1000:03d}"
+
+
+class Tape(ScrollView, can_focus=True):
+    """``show(view)``; ``large_qty`` (decimal string) fixes the highlight threshold."""
+
+    COMPONENT_CLASSES = {"tape--time", "tape--buy", "tape--sell", "tape--qty", "tape--large"}
+    DEFAULT_CSS = """
+    Tape { height: 1fr; min-width: 30; scrollbar-size-vertical: 1; }
+    Tape > .tape--time { color: $foreground-muted; }
+    Tape > .tape--buy { color: $bid; }
+    Tape > .tape--sell { color: $ask; }
+    Tape > .tape--qty { color: $foreground; }
+    Tape > .tape--large { text-style: bold reverse; }
+    """
+    BINDINGS = [
+        Binding("home", "scroll_home", "Newest", show=False, id="tape.newest"),
+    ]
+
+    def __init__(self, large_qty: str | None = None, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._large_text = large_qty
+        if large_qty is not None:
+            parse_decimal(large_qty, "large_qty")  # fail at construction, not at paint
+        self._styles = StyleCache(self)
+        self.view: MarketView | None = None
+        self._trades: tuple[TapeTrade, ...] = ()  # newest first
+        self._large_lots: int | None = None
+        self._widths = (0, 0)
+
+    def show(self, view: MarketView | None) -> None:
+        """Take the view's tape; repaints once."""
+        self.view = view
+        trades = tuple(reversed(view.trades)) if view is not None else ()
+        self._trades = trades
+        self._large_lots = self._threshold(view)
+        pw = max((len(t.price) for t in trades), default=8)
+        qw = max((len(t.qty) for t in trades), default=6)
+        self._widths = (pw, qw)
+        self.virtual_size = Size(self.size.width, len(trades))
+        self.refresh()
+
+    def _threshold(self, view: MarketView | None) -> int | None:
+        if view is None or not view.trades:
+            return None
+        if self._large_text is not None:
+            grid = Grid.from_view(view)
+            if grid is None:
+                return None
+            lots = parse_decimal(self._large_text, "large_qty") / grid.lot
+            return int(-(-lots // 1))
+        if len(view.trades) < MIN_PRINTS_FOR_AUTO:
+            return None
+        return int(statistics.median(t.lots for t in view.trades)) * LARGE_MEDIAN_MULTIPLE
+
+    def is_large(self, trade: TapeTrade) -> bool:
+        return self._large_lots is not None and trade.lots >= self._large_lots
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        st = self._styles
+        i = y + self.scroll_offset.y
+        if i >= len(self._trades):
+            return Strip.blank(width, st.get())
+        t = self._trades[i]
+        pw, qw = self._widths
+        side = "tape--buy" if t.side == "buy" else "tape--sell"
+        large = ("tape--large",) if self.is_large(t) else ()
+        segs = [
+            Segment(format_time(t.ts) + " ", st.get("tape--time")),
+            Segment(t.price.rjust(pw) + " ", st.get(side, *large)),
+            Segment(t.qty.rjust(qw) + " ", st.get("tape--qty", *large)),
+            Segment("BUY " if t.side == "buy" else "SELL", st.get(side)),
+        ]
+        return Strip(segs).extend_cell_length(width, st.get()).crop(0, width)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+
+    def row_text(self, y: int) -> str:
+        return self.render_line(y).text
