@@ -1,0 +1,141 @@
+"""Bar-mode fills: market orders at the open, protective exits found by vectorized scans.
+
+A position's stop-loss, take-profit and trailing stop are checked over the whole slice of bars
+it may live through in one numpy pass (``watch``), so the cost is per trade, not per bar. The
+path convention is the one documented in :mod:`strategies.backtest`; a short is handled as a
+long on negated prices (its high becomes the low of the mirrored bar), so one scan serves both.
+
+Slippage (optional, adverse, on every fill): ``bps`` of the price plus a fraction of the fill
+bar's high-low range, rounded up to whole ticks.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+
+from strategies.backtest import Exit, Position, Ticks
+from strategies.backtest_ledger import LONG, Grid
+
+PPM = 1_000_000
+
+
+class BarFills:
+    """The default fill model (see the module doc)."""
+
+    def __init__(self, grid: Grid, ticks: Ticks, slippage_bps: Decimal = Decimal(0),
+                 slippage_range: Decimal = Decimal(0)) -> None:
+        self.ticks = ticks
+        self.bps = float(slippage_bps)
+        self.range_frac = float(slippage_range)
+
+    # ---------------------------------------------------------------- market orders
+    def quote(self, bar: int, side: int) -> int:
+        return self._slipped(bar, int(self.ticks.open[bar]), side)
+
+    def market(self, bar: int, side: int, lots: int) -> int:
+        return self.quote(bar, side)
+
+    def arm(self, pos: Position) -> None:
+        """Nothing to place: levels live on the position."""
+
+    def disarm(self, pos: Position) -> None:
+        """Nothing to cancel."""
+
+    def _slipped(self, bar: int, price: int, side: int) -> int:
+        if not self.bps and not self.range_frac:
+            return price
+        t = self.ticks
+        slip = price * self.bps / 10_000 + self.range_frac * float(t.high[bar] - t.low[bar])
+        slip_ticks = math.ceil(slip - 1e-9) if slip > 0 else 0
+        return max(1, price + side * slip_ticks)
+
+    # ---------------------------------------------------------------- protective exits
+    def watch(self, pos: Position, first: int, last: int) -> Exit | None:
+        """First stop/take-profit/trailing exit in bars ``first..last`` (conservative path)."""
+        side = pos.trade.side
+        t = self.ticks
+        sl = slice(first, last + 1)
+        if side == LONG:
+            o, h, l, c = t.open[sl], t.high[sl], t.low[sl], t.close[sl]
+            entry, stop, target = pos.trade.entry_price, pos.stop, pos.take_profit
+        else:  # mirror: a short is a long on negated prices
+            o, h, l, c = -t.open[sl], -t.low[sl], -t.high[sl], -t.close[sl]
+            entry = -pos.trade.entry_price
+            stop = -pos.stop if pos.stop is not None else None
+            target = -pos.take_profit if pos.take_profit is not None else None
+        m = len(o)
+        not_first = np.ones(m, dtype=bool)
+        not_first[0] = False  # the entry bar's open is the entry itself
+        hit = np.zeros(m, dtype=bool)
+        stages: dict[str, np.ndarray] = {}
+        if stop is not None:
+            stages["gap_stop"] = (o <= stop) & not_first
+            stages["stop"] = l <= stop
+        if target is not None:
+            stages["gap_tp"] = (o >= target) & not_first
+            stages["tp"] = h >= target
+        trail = None
+        if pos.trail_ppm is not None:
+            trail = _trail_levels(entry, o, h, c, pos.trail_ppm)
+            level_prev, level_open, level_close = trail
+            stages["gap_trail"] = (o <= level_prev) & not_first
+            stages["trail"] = l <= level_open
+            stages["trail_close"] = c <= level_close
+        for arr in stages.values():
+            hit |= arr
+        if not hit.any():
+            return None
+        b = int(hit.argmax())
+        price, reason = _resolve(b, stages, o, stop, target, trail)
+        bar = first + b
+        if side != LONG:
+            price = -price
+        return Exit(bar, self._slipped(bar, price, -side), reason)
+
+
+def _trail_levels(entry: int, o: np.ndarray, h: np.ndarray, c: np.ndarray, ppm: int):
+    """Per bar: the trailing level before the open, after the open, and after the high.
+
+    The anchor is the best price printed so far: the entry fill, then every open, high and
+    close on the (long) path; the level is ``anchor - max(1, anchor * ppm // 1e6)`` ticks (the
+    engine's rule, on absolute prices so mirrored shorts round the same way).
+    """
+    prior_high = np.empty_like(h)
+    prior_high[0] = entry
+    if len(h) > 1:
+        prior_high[1:] = h[:-1]
+    anchor_prev = np.maximum.accumulate(np.maximum(prior_high, entry))
+    anchor_open = np.maximum(anchor_prev, o)
+    anchor_high = np.maximum(anchor_open, h)
+    return (_trail_level(anchor_prev, ppm), _trail_level(anchor_open, ppm), _trail_level(anchor_high, ppm))
+
+
+def _trail_level(anchor: np.ndarray, ppm: int) -> np.ndarray:
+    offset = np.maximum(1, np.abs(anchor) * ppm // PPM)
+    return anchor - offset
+
+
+def _resolve(b: int, stages: dict[str, np.ndarray], o: np.ndarray, stop: int | None, target: int | None,
+             trail) -> tuple[int, str]:
+    """Which level of bar ``b`` fires first along open -> low -> high -> close (long terms)."""
+    def at(name: str) -> bool:
+        arr = stages.get(name)
+        return arr is not None and bool(arr[b])
+
+    if at("gap_stop") or at("gap_trail") or at("gap_tp"):
+        reason = "stop_loss" if at("gap_stop") else ("trailing_stop" if at("gap_trail") else "take_profit")
+        return int(o[b]), reason
+    down = []
+    if at("stop"):
+        down.append((int(stop), 1, "stop_loss"))
+    if at("trail"):
+        down.append((int(trail[1][b]), 0, "trailing_stop"))
+    if down:  # falling from the open, the higher level is crossed first (a tie: the stop)
+        level, _, reason = max(down)
+        return level, reason
+    if at("tp"):
+        return int(target), "take_profit"
+    return int(trail[2][b]), "trailing_stop"
