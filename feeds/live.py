@@ -41,6 +41,8 @@ from urllib.parse import urlencode, urlsplit
 
 import orjson
 
+from core.marketdata import Bar, Trade
+from feeds.feedevents import HealthEvents
 from feeds.gateway import ExchangeGateway, GatewayError
 from feeds.recordings import OPEN, REST, SENT, WS, CaptureWriter, RawRecord
 from feeds.session import FeedSession
@@ -79,6 +81,9 @@ class FeedConfig:
     rotate_wait: float = 5.0  # longest a successor buffers before taking over
     rotate_quiet: float = 1.0  # a book with no event on the successor after this long is quiet
     on_event: object = None  # callable(record) run on the feed thread for every parsed record
+    recorder: object = None  # feeds.marketrecorder.MarketRecorder: trades and bars into the store
+    on_feed_event: object = None  # callable(dict): discrete events (gap, resync, stale, reconnect...)
+    business_url: str | None = None  # OKX candles (default: ws_url with /public -> /business)
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -232,6 +237,17 @@ class Consumer:
         self.handover_duplicates = 0
         self.last_rx = 0.0
         self.last_ping = 0.0
+        self.recorder = config.recorder
+        if self.recorder is not None and any(_is_bar_channel(c) for c in self._channels()):
+            self.recorder.exchange_bars.add(self.ex)
+        self.events = HealthEvents(self.ex, config.on_feed_event) if config.on_feed_event else None
+        self.business: _Business | None = None
+        if self._candle_channels():
+            url = config.business_url or business_url(self.ws_url)
+            if len(self._candle_channels()) == len(self._channels()):
+                self.ws_url = url  # candles only: the one connection is the business one
+            else:
+                self.business = _Business(url)
 
     # ------------------------------------------------------------------ events from the session
     def _on_event(self, rec) -> None:
@@ -250,6 +266,13 @@ class Consumer:
         tid = getattr(rec, "trade_id", None)
         if tid is not None and (s.last_trade_id is None or tid > s.last_trade_id):
             s.last_trade_id = tid
+        recorder = self.recorder
+        if recorder is not None:
+            t = type(rec)
+            if t is Trade or t is Bar:
+                meta = self.session.parser(self.ex).symbols.get(s.symbol)
+                if meta is not None:
+                    (recorder.trade if t is Trade else recorder.bar)(self.ex, s.unified, meta.grid, rec)
         hook = self.cfg.on_event
         if hook is not None:
             hook(rec)
@@ -275,6 +298,8 @@ class Consumer:
         try:
             await self._resolve_symbols()
             watchdog = asyncio.create_task(self._watchdog())
+            if self.business is not None:
+                self.business.task = asyncio.create_task(self._business_loop())
             await self._connect_loop()
         except asyncio.CancelledError:
             if not self.stopping:
@@ -282,6 +307,10 @@ class Consumer:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
+            if self.business is not None:
+                await self._stop_business()
+            if self.events is not None:
+                self.events.poll(self)
             if self.rotation is not None:
                 self.rotation.cancel()
             if self.successor is not None:
@@ -304,6 +333,8 @@ class Consumer:
             if not self.stopping:
                 self.stopping = True
                 self._stop_event.set()
+                if self.business is not None and self.business.ws is not None:
+                    asyncio.ensure_future(self.business.ws.close())
                 if self.ws is not None:
                     asyncio.ensure_future(self.ws.close())
                 elif self._main_task is not None:
@@ -545,14 +576,23 @@ class Consumer:
         chans = self.cfg.channels or BINANCE_CHANNELS
         return [f"{s.lower()}@{c}" for s in (symbols or self.symbols) for c in chans]
 
+    def _channels(self) -> tuple[str, ...]:
+        return self.cfg.channels or (OKX_CHANNELS if self.ex == "okx" else BINANCE_CHANNELS)
+
+    def _candle_channels(self) -> tuple[str, ...]:
+        """OKX candle channels: they live on the business endpoint (a second connection)."""
+        if self.ex != "okx":
+            return ()
+        return tuple(c for c in self._channels() if c.startswith("candle"))
+
     def _okx_args(self, symbols=None) -> list[dict]:
-        chans = self.cfg.channels or OKX_CHANNELS
+        chans = [c for c in self._channels() if self.business is None or not c.startswith("candle")]
         return [{"channel": c, "instId": s} for s in (symbols or self.symbols) for c in chans]
 
-    async def _send(self, ws, obj: object) -> None:
+    async def _send(self, ws, obj: object, url: str | None = None) -> None:
         text = obj if isinstance(obj, str) else orjson.dumps(obj).decode()
         await ws.send(text)
-        self._record(RawRecord(time.time_ns(), SENT, self.ws_url, text, self.ex))
+        self._record(RawRecord(time.time_ns(), SENT, url or self.ws_url, text, self.ex))
 
     async def _subscribe_all(self, ws, initial: bool = False) -> None:
         if self.ex == "okx":
@@ -618,6 +658,67 @@ class Consumer:
             self.shutdown_notices += 1
             self.request_rotation("server shutdown notice")
         self._want_snapshots(now)
+
+    # ------------------------------------------------------------------ OKX business endpoint
+    async def _business_loop(self) -> None:
+        """OKX candles: their own connection to ``/ws/v5/business`` (subscribe, receive, text
+        ping when idle, reconnect with backoff). Its frames go through the same session; it never
+        touches the books, so its reconnects do not resync them."""
+        b = self.business
+        backoff = Backoff(self.cfg.backoff_base, self.cfg.backoff_cap, self.cfg.stable_after, self.rng)
+        args = [{"channel": c, "instId": sym} for sym in self.symbols for c in self._candle_channels()]
+        while not self.stopping:
+            began = None
+            reason = "closed"
+            try:
+                ws = await self._open(b.url)
+                began = time.monotonic()
+                b.ws = ws
+                b.connects += 1
+                self.okx_req_id += 1
+                await self._send(ws, {"id": str(self.okx_req_id), "op": "subscribe", "args": args}, b.url)
+                while not self.stopping:
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), self.cfg.okx_ping_after)
+                    except asyncio.TimeoutError:
+                        await self._send(ws, "ping", b.url)
+                        continue
+                    if isinstance(raw, bytes):
+                        raw = raw.decode("utf-8", "replace")
+                    b.frames += 1
+                    self._handle(RawRecord(time.time_ns(), WS, b.url, raw, self.ex))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # closed, refused, handshake, timeouts...
+                reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+            finally:
+                b.ws = None
+            if self.stopping:
+                break
+            b.disconnects += began is not None
+            b.connect_failures += began is None
+            b.last_error = reason
+            delay = backoff.next(None if began is None else time.monotonic() - began)
+            log.warning("%s business connection %s (%s); reconnecting in %.2f s", self.ex,
+                        "failed" if began is None else "lost", reason, delay)
+            try:
+                await asyncio.wait_for(self._stop_event.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _stop_business(self) -> None:
+        b = self.business
+        if b.ws is not None:
+            try:
+                await asyncio.wait_for(b.ws.close(), 3)
+            except Exception:
+                pass
+        if b.task is not None:
+            b.task.cancel()
+            try:
+                await b.task
+            except (asyncio.CancelledError, Exception):
+                pass
 
     # ------------------------------------------------------------------ snapshots
     def _want_snapshots(self, now: float) -> None:
@@ -692,6 +793,8 @@ class Consumer:
         """Every 100 ms: stale symbols / connection, and snapshots still owed."""
         while not self.stopping:
             await asyncio.sleep(0.1)
+            if self.events is not None:
+                self.events.poll(self)
             if self.settling and not self.stopping and self._all_synced():
                 self._finish()
                 return
@@ -797,8 +900,43 @@ class Consumer:
                 "markets_error": self.markets_error,
                 "rest_calls": self.gateway.calls if self.gateway else 0,
                 "rest_retries": self.gateway.retries if self.gateway else 0,
+                **({"business": self.business.health()} if self.business is not None else {}),
             },
         }
+
+
+@dataclass
+class _Business:
+    """The OKX business-endpoint connection (candles) of a consumer."""
+
+    url: str
+    ws: object = None
+    task: asyncio.Task | None = None
+    connects: int = 0
+    disconnects: int = 0
+    connect_failures: int = 0
+    frames: int = 0
+    last_error: str | None = None
+
+    def health(self) -> dict:
+        return {"url": self.url, "connected": self.ws is not None, "connects": self.connects,
+                "disconnects": self.disconnects, "connect_failures": self.connect_failures,
+                "frames": self.frames, "last_error": self.last_error}
+
+
+def business_url(ws_url: str) -> str:
+    """OKX's business endpoint beside a public one (``.../ws/v5/public`` -> ``.../ws/v5/business``)."""
+    parts = urlsplit(ws_url)
+    path = parts.path
+    if path.rstrip("/").endswith("/public"):
+        path = path.rstrip("/")[: -len("/public")] + "/business"
+    elif not path.rstrip("/").endswith("/business"):
+        path = "/ws/v5/business"
+    return parts._replace(path=path).geturl()
+
+
+def _is_bar_channel(channel: str) -> bool:
+    return channel.startswith("kline") or channel.startswith("candle")
 
 
 def _book_levels(session: FeedSession, key: str, book, depth: int) -> dict:

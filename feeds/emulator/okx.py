@@ -1,9 +1,16 @@
 """OKX v5 public on the emulator: subscribe/ack, books with seqId and checksum, REST.
 
-WebSocket ``/ws/v5/public`` (and ``/ws/v5/business``): text ``ping`` -> ``pong``; ``subscribe``
+WebSocket ``/ws/v5/public`` and ``/ws/v5/business``: text ``ping`` -> ``pong``; ``subscribe``
 / ``unsubscribe`` answered with one ack per arg (with ``connId``); unknown channels get error
 ``60018``, malformed requests ``60012``; a connection with no traffic for 30 s is closed
-(code 4004) as OKX does.
+(code 4004) as OKX does.  As on OKX, candle channels (``candle1m``...) exist only on
+``/business`` and the market channels only on ``/public`` (60018 "Wrong URL or channel").
+
+Candles: recorded ``candle*`` frames are served as recorded. A recording without any (every
+real one we have) gets candles derived from the trades it serves (:mod:`feeds.emulator.candles`):
+pushed at most once a second while forming (``confirm`` "0"), and once more with ``confirm``
+"1" when a trade of the next bucket closes the candle; the emulator logs that it derives them
+and ``/debug/state`` says ``"candles": "derived from trades"``.
 
 ``books``: on subscribe the client gets a snapshot of the TRUE book (``prevSeqId`` -1, unless
 ``okx_snapshot`` is off: the 2026 mode where the client bootstraps from REST), then updates.
@@ -22,6 +29,7 @@ REST: ``/api/v5/market/books`` (the true book, ``sz`` up to 400, with ``seqId``)
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 import zlib
@@ -29,8 +37,11 @@ from decimal import Decimal
 
 import orjson
 
+from feeds.emulator.candles import CandleBuilder, is_okx_candle, okx_interval
 from feeds.emulator.source import Item
 from feeds.emulator.truebook import TrueBook, okx_checksum
+
+log = logging.getLogger(__name__)
 
 BOOK_CHANNELS = ("books", "books-l2-tbt", "books50-l2-tbt")
 DERIVED = ("books5", "bbo-tbt")
@@ -69,7 +80,13 @@ class OkxVenue:
         self.emu = emu
         self.insts: dict[str, _Inst] = {}
         self.routes: dict[tuple[str, str], set] = {}  # (channel, instId) -> clients
+        self.recorded_candles = any(is_okx_candle(it.kind) for it in emu.timeline.items)
+        self.candles: dict[tuple[str, str], CandleBuilder] = {}  # (channel, instId), derived only
+        self.candle_pushed: dict[tuple[str, str], float] = {}  # last push (loop time)
+        self.candle_due: set[tuple[str, str]] = set()  # a forming candle waits for its push slot
         self._prepare()
+        if not self.recorded_candles:
+            log.info("okx: the recording has no candle frames: candles are derived from the recorded trades")
 
     def _inst(self, name: str) -> _Inst:
         i = self.insts.get(name)
@@ -102,7 +119,7 @@ class OkxVenue:
             self._book_frame(item, loop_k)
             return
         clients = self.routes.get((kind, item.symbol))
-        if not clients:
+        if not clients and not (kind == "trades" and self.candles):
             return
         msg = orjson.loads(item.raw)
         rewrite = self.emu.config.rewrite_times
@@ -116,7 +133,52 @@ class OkxVenue:
             for d in msg["data"]:
                 if isinstance(d, dict) and "ts" in d:
                     d["ts"] = now
+        if kind == "trades" and self.candles:
+            self._candles_from(item.symbol, msg["data"])
+        if not clients:
+            return
         text = orjson.dumps(msg).decode()
+        for c in list(clients):
+            c.send_data(text, False)
+
+    # ------------------------------------------------------------------ derived candles
+    def _candles_from(self, inst: str, trades: list) -> None:
+        for (channel, name), builder in self.candles.items():
+            if name != inst:
+                continue
+            key = (channel, name)
+            for t in trades:
+                if not isinstance(t, dict) or "px" not in t:
+                    continue
+                closed = builder.add(int(t["ts"]), t["px"], t["sz"])
+                if closed is not None:
+                    self._push_candle(key, closed.okx_row(True))
+                    self.candle_pushed[key] = 0.0  # the new candle may go out at once
+            self._candle_soon(key)
+
+    def _candle_soon(self, key: tuple[str, str]) -> None:
+        """Push the forming candle now, or when its once-a-second slot comes."""
+        loop = asyncio.get_running_loop()
+        wait = self.candle_pushed.get(key, 0.0) + 1.0 - loop.time()
+        if wait <= 0:
+            self._push_forming(key)
+        elif key not in self.candle_due:
+            self.candle_due.add(key)
+            loop.call_later(wait, self._push_forming, key)
+
+    def _push_forming(self, key: tuple[str, str]) -> None:
+        self.candle_due.discard(key)
+        builder = self.candles.get(key)
+        if builder is None or builder.current is None:
+            return
+        self.candle_pushed[key] = asyncio.get_running_loop().time()
+        self._push_candle(key, builder.current.okx_row(False))
+
+    def _push_candle(self, key: tuple[str, str], row: list[str]) -> None:
+        clients = self.routes.get(key)
+        if not clients:
+            return
+        text = orjson.dumps({"arg": {"channel": key[0], "instId": key[1]}, "data": [row]}).decode()
         for c in list(clients):
             c.send_data(text, False)
 
@@ -226,6 +288,9 @@ class OkxVenue:
         return path in ("/ws/v5/public", "/ws/v5/business")
 
     async def handle(self, client) -> None:
+        from urllib.parse import urlsplit
+
+        client.business = urlsplit(client.ws.request.path).path.rstrip("/").endswith("/business")
         client.conn_id = format(zlib.crc32(f"{id(client)}:{client.index}".encode()), "08x")
         client.last_io = client.loop.time()
         watchdog = asyncio.create_task(self._idle_watch(client))
@@ -272,7 +337,12 @@ class OkxVenue:
                 self._error(client, "60012", f"Invalid request: {message[:200]}", rid)
                 continue
             channel, inst = arg["channel"], arg["instId"]
-            known = inst in self.insts and (channel in ("trades", "tickers") + DERIVED or channel == self.insts[inst].channel)
+            if is_okx_candle(channel):
+                known = client.business and inst in self.insts and (
+                    self.recorded_candles or okx_interval(channel) is not None)
+            else:
+                known = not client.business and inst in self.insts and (
+                    channel in ("trades", "tickers") + DERIVED or channel == self.insts[inst].channel)
             if op == "subscribe" and not known:
                 self._error(client, "60018", f"Wrong URL or channel:{channel},instId:{inst} doesn't exist.", rid)
                 continue
@@ -284,6 +354,8 @@ class OkxVenue:
             if op == "subscribe":
                 client.subs[key] = arg
                 self.routes.setdefault(key, set()).add(client)
+                if is_okx_candle(channel) and not self.recorded_candles and key not in self.candles:
+                    self.candles[key] = CandleBuilder(*okx_interval(channel))
                 if channel == self.insts[inst].channel:
                     client.ready.discard(key)
                     book = self.insts[inst].book
@@ -366,6 +438,7 @@ class OkxVenue:
                 "ask_levels": len(i.book.asks),
                 "best_bid": bid[:2] if bid else None,
                 "best_ask": ask[:2] if ask else None,
+                "candles": "recorded" if self.recorded_candles else "derived from trades",
                 "recorded_checksum_ok": i.recorded_cs_ok,
                 "recorded_checksum_bad": i.recorded_cs_bad,
             }

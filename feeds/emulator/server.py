@@ -283,10 +283,12 @@ class Emulator:
     def urls(self) -> dict:
         base = f"{self.config.host}:{self.port}"
         ws = f"ws://{base}/ws/v5/public" if self.timeline.exchange == "okx" else f"ws://{base}/stream"
+        extra = {"business_ws_url": f"ws://{base}/ws/v5/business"} if self.timeline.exchange == "okx" else {}
         return {
             "exchange": self.timeline.exchange,
             "port": self.port,
             "ws_url": ws,
+            **extra,
             "rest_url": f"http://{base}",
             "debug_url": f"http://{base}/debug/state",
         }

@@ -116,6 +116,9 @@ async def _serve(emu, seconds: float | None, as_json: bool) -> dict:
 
     await emu.start()
     urls = emu.urls()
+    recorded = getattr(emu.venue, "recorded_candles", None)  # OKX: candles recorded or derived
+    if recorded is not None:
+        urls["candles"] = "recorded" if recorded else "derived from trades"
     if as_json:
         sys.stdout.write(orjson.dumps({"event": "listening", **urls, "frames": len(emu.timeline.items)}).decode() + "\n")
     else:
@@ -123,6 +126,9 @@ async def _serve(emu, seconds: float | None, as_json: bool) -> dict:
             f"emulator: {urls['exchange']} on {urls['ws_url']} (REST {urls['rest_url']}, "
             f"debug {urls['debug_url']}); {len(emu.timeline.items)} frames\n"
         )
+        if recorded is not None:
+            sys.stdout.write(f"emulator: candles on {urls['business_ws_url']}: "
+                             f"{'as recorded' if recorded else 'the recording has none: derived from its trades'}\n")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

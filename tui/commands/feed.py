@@ -17,7 +17,7 @@ import typer
 
 from tui.cli import app, bench_app, fail
 
-feed_app = typer.Typer(help="Market-data feeds: replay recordings through the live parsers and book sync.",
+feed_app = typer.Typer(help="Market-data feeds: run live consumers (or against the emulator), replay recordings, backfill klines.",
                        no_args_is_help=True)
 app.add_typer(feed_app, name="feed")
 

@@ -1,13 +1,20 @@
 """``tickdesk feed run``: the live consumer against any endpoint (pinned).
 
 ``tickdesk feed run --exchange binance|okx[,...] --symbols BTC/USDT[,...] [--ws-url URL]
-[--rest-url URL] [--seconds N] [--record PATH] [--json]``
+[--rest-url URL] [--seconds N] [--record PATH [--store DB]] [--events FILE|-] [--json]``
 
 Each exchange runs on its own thread and event loop (:class:`feeds.live.FeedRunner`). The
 default endpoints are the real exchanges; ``--ws-url`` / ``--rest-url`` point the same code at
 an emulator (``tickdesk emulator``). With several exchanges give per-exchange URLs as
 ``binance=ws://...,okx=ws://...``. Progress goes to stderr every few seconds; at the end
 ``--json`` prints one object: per-symbol health, the connections, and the final top of book.
+
+``--record`` writes the raw capture and also the normalised trades and bars into the market
+store (``--store``, default ``<data dir>/market.duckdb``) through a batching writer thread
+(:mod:`feeds.marketrecorder`). ``--events`` writes each discrete event (gap, resync, checksum
+failure, stale, disconnect/reconnect, arbitrage open/close) as one JSON line as it happens
+(:mod:`feeds.feedevents`). With ``--events -`` and ``--json`` stdout is JSON Lines: the event
+lines as they happen, then the summary object as the last line (the only one without "event").
 """
 
 from __future__ import annotations
@@ -89,12 +96,25 @@ def _record_path(base: Path, exchange: str, several: bool) -> str:
 
 @feed_app.command("run")
 def feed_run(
+    ctx: typer.Context,
     exchange: Annotated[str, typer.Option("--exchange", help="binance, binanceusdm or okx (comma-separated for several).")],
     symbols: Annotated[str, typer.Option("--symbols", help="Comma-separated: unified (BTC/USDT) or exchange ids (BTCUSDT, BTC-USDT).")],
     ws_url: Annotated[str | None, typer.Option("--ws-url", help="WebSocket URL (default: the real exchange); ex=URL,... for several.")] = None,
     rest_url: Annotated[str | None, typer.Option("--rest-url", help="REST base URL (default: the real exchange); ex=URL,... for several.")] = None,
     seconds: Annotated[float | None, typer.Option("--seconds", help="Run this long, then report (default: until Ctrl+C).")] = None,
-    record: Annotated[Path | None, typer.Option("--record", help="Write every frame and REST body to this tickdesk capture (.gz: gzip).")] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="Write every frame and REST body to this tickdesk capture (.gz: gzip), and the "
+                     "normalised trades and bars to the market store."),
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Market store for --record (default: <data dir>/market.duckdb).")
+    ] = None,
+    events: Annotated[
+        str | None,
+        typer.Option("--events", help="Write each discrete event (gap, resync, checksum failure, stale, reconnect, "
+                     "arbitrage open/close) as a JSON line to FILE, or '-' for stdout, as it happens."),
+    ] = None,
     settle: Annotated[float, typer.Option("--settle", help="At the end, up to this many seconds to get every book back in sync.")] = 5.0,
     depth_limit: Annotated[
         int | None, typer.Option("--depth-limit", help="REST snapshot depth (default: binance 5000, usd-m 1000, okx 400).")
@@ -143,6 +163,12 @@ def feed_run(
     chans = tuple(c.strip() for c in channels.split(",") if c.strip()) if channels else None
     if channels is not None and not chans:
         fail("--channels is empty")
+    if store is not None and record is None:
+        fail("--store needs --record (the store receives the recorded trades and bars)")
+    if events not in (None, "-") and not Path(events).parent.is_dir():
+        fail(f"--events: directory {Path(events).parent} does not exist")
+    stream, sink = _open_events(events)
+    recorder = _open_recorder(ctx, store) if record is not None else None
 
     from feeds.consolidated import Consolidator, group_quotes
     from feeds.live import FeedConfig, FeedRunner
@@ -154,6 +180,7 @@ def feed_run(
         cfg = FeedConfig(
             exchange=ex, symbols=syms, ws_url=ws[ex], rest_url=rest[ex], channels=chans, depth_limit=depth_limit,
             record=_record_path(record, ex, len(exchanges) > 1) if record else None,
+            recorder=recorder, on_feed_event=stream,
         )
         runners.append(FeedRunner(cfg))
     stop = threading.Event()
@@ -185,6 +212,8 @@ def feed_run(
                 break
             if consolidator is not None:
                 for ev in consolidator.update(group_quotes([t for r in runners for t in r.tops()])):
+                    if stream is not None:
+                        stream.emit(dict(ev))
                     if ev["event"] == "arbitrage_open":
                         typer.echo(f"feed: arbitrage {ev['symbol']}: buy {ev['buy_venue']} {ev['buy_price']}, "
                                    f"sell {ev['sell_venue']} {ev['sell_price']}, net {ev['net_bps']} bps", err=True)
@@ -195,8 +224,13 @@ def feed_run(
             except RuntimeError as exc:
                 fail(str(exc))
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        if recorder is not None:
+            recorder.stop()
+            recorder.store.close()
+        if sink is not None and sink is not sys.stdout:
+            sink.close()
     elapsed = time.monotonic() - t_start
     for r in runners:
         if r.error is not None:
@@ -213,12 +247,44 @@ def feed_run(
     if consolidator is not None:
         consolidator.update(group_quotes([t for r in runners for t in r.tops()]))
         result["consolidated"] = consolidator.report()
+    if recorder is not None:
+        result["store"] = recorder.report()
+    if stream is not None:
+        result["events"] = {"total": stream.count, "by_kind": dict(sorted(stream.by_kind.items())),
+                            "written_to": "stdout" if events == "-" else events}
     if as_json:
         import orjson
 
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return
     _print_text(result)
+
+
+def _open_recorder(ctx: typer.Context, store: Path | None):
+    """The market store and its writer thread (fails with the owner when another process has it)."""
+    from core.journal import JournalError
+    from core.store import MarketStore, StoreError, default_store_path
+    from feeds.marketrecorder import MarketRecorder
+    from tui.commands.root import get_settings
+
+    path = store if store is not None else default_store_path(get_settings(ctx))
+    try:
+        return MarketRecorder(MarketStore(path)).start()
+    except (StoreError, JournalError) as exc:
+        fail(f"--record: market store: {exc}")
+
+
+def _open_events(events: str | None):
+    """``(EventStream, sink)`` for ``--events FILE|-`` (line-buffered writes, flushed per event)."""
+    if events is None:
+        return None, None
+    from feeds.feedevents import EventStream
+
+    try:
+        sink = sys.stdout if events == "-" else open(events, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        fail(f"--events: cannot write {events}: {exc.strerror}")
+    return EventStream(sink), sink
 
 
 def _progress(h: dict) -> None:

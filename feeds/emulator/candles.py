@@ -1,0 +1,94 @@
+"""Candles derived from the trades the emulator publishes (for recordings without candle frames).
+
+The real exchanges build their candles from their trades; the emulator does the same with the
+trades it serves, in the times it serves them (rewritten to the send time by default), so a
+consumer's own trade aggregation and the pushed candles agree. Prices and volumes stay exact
+``Decimal`` and are written back as plain strings.
+
+OKX interval names (``1s 1m 3m 5m 15m 30m 1H 2H 4H 6H 12H 1D 2D 3D 5D 1W`` and the ``utc``
+variants) are bucketed as OKX does: 6H and longer align to Hong Kong time (UTC+8) unless the
+channel ends in ``utc``. Calendar months are not emulated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+_UNIT_MS = {"s": 1_000, "m": 60_000, "H": 3_600_000, "D": 86_400_000, "W": 604_800_000}
+_OKX_CANDLE = re.compile(r"^candle(\d+)([smHDW])(utc)?$")
+_HK_OFFSET_MS = 8 * 3_600_000
+
+
+def okx_interval(channel: str) -> tuple[int, int] | None:
+    """``candle1m`` -> (width ms, alignment offset ms); None for names the emulator cannot build."""
+    m = _OKX_CANDLE.match(channel)
+    if m is None:
+        return None
+    n, unit, utc = int(m.group(1)), m.group(2), m.group(3)
+    width = n * _UNIT_MS[unit]
+    if unit == "m" and n not in (1, 3, 5, 15, 30) or unit == "s" and n != 1:
+        return None
+    offset = 0 if utc or width < 6 * 3_600_000 else _HK_OFFSET_MS
+    return width, offset
+
+
+def is_okx_candle(channel: str) -> bool:
+    """Any OKX candle channel name (including the month ones the emulator does not build)."""
+    return channel.startswith("candle")
+
+
+@dataclass
+class Candle:
+    start_ms: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: Decimal  # base
+    quote: Decimal  # sum of price * size
+
+    def okx_row(self, confirm: bool) -> list[str]:
+        """``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`` as OKX pushes it (spot)."""
+        q = _plain(self.quote)
+        return [str(self.start_ms), self.open, self.high, self.low, self.close, _plain(self.volume), q, q,
+                "1" if confirm else "0"]
+
+
+class CandleBuilder:
+    """One instrument's candles of one width, fed trade by trade."""
+
+    def __init__(self, width_ms: int, offset_ms: int = 0) -> None:
+        self.width = width_ms
+        self.offset = offset_ms
+        self.current: Candle | None = None
+
+    def bucket(self, ts_ms: int) -> int:
+        return (ts_ms + self.offset) // self.width * self.width - self.offset
+
+    def add(self, ts_ms: int, price: str, size: str) -> Candle | None:
+        """Add a trade; returns the candle it closed (a trade of a later bucket), else None.
+        A trade older than the current candle is folded into it (trades may arrive late)."""
+        start = self.bucket(ts_ms)
+        cur = self.current
+        closed = None
+        if cur is not None and start > cur.start_ms:
+            closed, cur = cur, None
+        p, s = Decimal(price), Decimal(size)
+        if cur is None:
+            self.current = Candle(start, price, price, price, price, s, p * s)
+            return closed
+        if p > Decimal(cur.high):
+            cur.high = price
+        if p < Decimal(cur.low):
+            cur.low = price
+        cur.close = price
+        cur.volume += s
+        cur.quote += p * s
+        return closed
+
+
+def _plain(x: Decimal) -> str:
+    text = format(x, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
