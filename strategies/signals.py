@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 SIGNAL_FLAGS = ("enter_long", "exit_long", "enter_short", "exit_short")
-SIGNAL_LEVELS = ("size", "stop_loss", "take_profit", "trailing_stop")
+SIGNAL_LEVELS = ("size", "stop_loss", "take_profit", "trailing_stop", "exit_size")
 BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume")
 
 
@@ -89,6 +89,8 @@ class Signals:
     strategy never sets them: ``size`` is the fraction of equity for an entry (None = all
     cash); ``stop_loss``/``take_profit``/``trailing_stop`` are fractional distances from the
     entry price (0.02 = 2 %). ``plots`` are named indicator series for charts and preview.
+    ``exit_size`` (additive to the contract) is the fraction of the open position an exit
+    closes (scale-out; None or NaN = the whole position).
     """
 
     n: int
@@ -101,6 +103,7 @@ class Signals:
     take_profit: np.ndarray | None = None
     trailing_stop: np.ndarray | None = None
     plots: dict[str, np.ndarray] = field(default_factory=dict)
+    exit_size: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name in SIGNAL_FLAGS:
@@ -149,6 +152,7 @@ class SignalRow:
     take_profit: float = math.nan
     trailing_stop: float = math.nan
     plots: dict[str, float] = field(default_factory=dict)
+    exit_size: float = math.nan
 
     @property
     def any(self) -> bool:
