@@ -224,18 +224,37 @@ class ExchangeGateway:
             path = "/api/v3/depth"
         return f"{self.base_url()}{path}?{urlencode(params)}", orjson.dumps(body).decode()
 
-    async def klines(self, market_id: str, interval: str = "1m", since_ms: int | None = None, limit: int = 500) -> list:
-        """Raw candle rows as the exchange sends them (strings: exact)."""
+    async def klines(
+        self,
+        market_id: str,
+        interval: str = "1m",
+        since_ms: int | None = None,
+        limit: int = 500,
+        end_ms: int | None = None,
+        before_ms: int | None = None,
+    ) -> list:
+        """Raw candle rows as the exchange sends them (strings: exact), oldest first.
+
+        Binance: from ``since_ms`` (``startTime``) up to ``end_ms`` (``endTime``). OKX pages
+        backwards (its candles come newest first): rows older than ``before_ms`` (``after``),
+        newer than ``since_ms`` (``before``), from ``/market/history-candles`` (which reaches
+        back years; ``/market/candles`` only keeps the latest 1,440)."""
         ex = self.ccxt
         if self.exchange == "okx":
-            params = {"instId": market_id, "bar": interval, "limit": min(limit, 300)}
+            params = {"instId": market_id, "bar": interval, "limit": min(limit, 100)}
             if since_ms is not None:
                 params["before"] = since_ms - 1
-            body = await self.call(f"candles {market_id}", ex.publicGetMarketCandles, params)
+            if before_ms is not None:
+                params["after"] = before_ms
+            body = await self.call(f"candles {market_id}", ex.publicGetMarketHistoryCandles, params)
+            if str(body.get("code", "0")) != "0":
+                raise GatewayError(f"okx candles {market_id}: code {body.get('code')} {body.get('msg')}", "exchange", False)
             return list(reversed(body.get("data", [])))
         params = {"symbol": market_id, "interval": interval, "limit": min(limit, 1000)}
         if since_ms is not None:
             params["startTime"] = since_ms
+        if end_ms is not None:
+            params["endTime"] = end_ms
         fn = ex.fapiPublicGetKlines if self.exchange == "binanceusdm" else ex.publicGetKlines
         return await self.call(f"klines {market_id}", fn, params)
 

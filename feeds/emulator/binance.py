@@ -17,12 +17,12 @@ offset, so a consumer sees one continuous, gap-free stream for as long as it run
 
 from __future__ import annotations
 
-import gzip
 import time
 from decimal import Decimal
 
 import orjson
 
+from feeds.candlefiles import read_candle_file
 from feeds.emulator.source import Item
 from feeds.emulator.truebook import TrueBook
 
@@ -551,18 +551,10 @@ def _split_symbol(name: str) -> tuple[str, str]:
 
 def _read_kline_file(path: str) -> list:
     """A candle file of ``[open_ms, o, h, l, c, v]`` rows (JSON array, gzip or not) -> full rows."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    rows = orjson.loads(data)
     out = []
-    for r in rows:
-        t, o, h, low, c, v = r[:6]
-        vol = Decimal(str(v))
-        close = Decimal(str(c))
-        qv = _fmt(vol * close)  # synthesised: the candle files carry no quote volume
-        out.append([int(t), str(o), str(h), str(low), str(c), str(v), qv, 0, "0", "0"])
+    for t, o, h, low, c, vol in read_candle_file(path, None):
+        qv = _fmt(vol * c)  # synthesised: the candle files carry no quote volume
+        out.append([t, *(format(x, "f") for x in (o, h, low, c, vol)), qv, 0, "0", "0"])
     return out
 
 

@@ -1,0 +1,140 @@
+"""Kline backfill into the market store through the ccxt gateway.
+
+Why raw klines and not ccxt's ``fetch_ohlcv``: ``fetch_ohlcv`` hands back floats; the store
+keeps the exchange's decimal strings exactly. The gateway calls the same REST endpoints through
+ccxt's implicit API (``publicGetKlines``, OKX ``publicGetMarketHistoryCandles``), so ccxt's rate
+limiter paces every page and the gateway's retry policy covers it.
+
+Pagination: Binance pages forward from ``since`` (``startTime``, 1,000 rows a page); OKX pages
+backward from ``until`` (``after``, 100 rows a page; its candles come newest first). Each page
+is one upsert on the bars' primary key, so a backfill is idempotent: running it again, or over
+an overlapping range, leaves one row per bar. Only closed candles are stored (a candle whose
+end is still in the future is forming).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.store import TF_NS, MarketStore, bars_table
+from feeds.gateway import ExchangeGateway
+
+log = logging.getLogger(__name__)
+
+# store timeframe -> exchange interval name (OKX days: the UTC-aligned bar, like the store's)
+INTERVALS = {
+    "binance": {"1s": "1s", "1m": "1m", "5m": "5m", "15m": "15m", "1h": "1h", "4h": "4h", "1d": "1d"},
+    "okx": {"1s": "1s", "1m": "1m", "5m": "5m", "15m": "15m", "1h": "1H", "4h": "4H", "1d": "1Dutc"},
+}
+INTERVALS["binanceusdm"] = {k: v for k, v in INTERVALS["binance"].items() if k != "1s"}
+BINANCE_PAGE = 1000
+OKX_PAGE = 100
+
+
+@dataclass
+class BackfillResult:
+    exchange: str
+    symbol: str
+    market_id: str
+    tf: str
+    since_ms: int
+    until_ms: int
+    pages: int = 0
+    rows: int = 0  # closed candles received in the range and upserted
+    forming: int = 0  # candles still forming, not stored
+    first_ms: int | None = None
+    last_ms: int | None = None
+    missing: list[tuple[int, int]] = field(default_factory=list)  # gaps (first, last open ms) in the received series
+
+    def as_dict(self) -> dict:
+        return {
+            "exchange": self.exchange, "symbol": self.symbol, "market_id": self.market_id, "tf": self.tf,
+            "since_ms": self.since_ms, "until_ms": self.until_ms, "pages": self.pages, "rows": self.rows,
+            "forming_skipped": self.forming, "first_ms": self.first_ms, "last_ms": self.last_ms,
+            "gaps": [{"from_ms": a, "to_ms": b} for a, b in self.missing[:50]], "gap_count": len(self.missing),
+        }
+
+
+async def backfill(
+    gateway: ExchangeGateway,
+    store: MarketStore,
+    symbol: str,
+    tf: str,
+    since_ms: int,
+    until_ms: int,
+    progress: Callable[[BackfillResult], None] | None = None,
+    now_ms: int | None = None,
+) -> BackfillResult:
+    """Fetch every closed ``tf`` candle with open time in ``[since_ms, until_ms]`` into ``store``."""
+    ex = gateway.exchange
+    interval = INTERVALS[ex].get(tf)
+    if interval is None:
+        raise ValueError(f"{ex} has no {tf} klines (one of {', '.join(INTERVALS[ex])})")
+    markets = await gateway.load_markets()
+    market_id = await gateway.market_id(symbol)
+    unified = markets[symbol]["symbol"] if symbol in markets else gateway.ccxt.markets_by_id[symbol][0]["symbol"]
+    res = BackfillResult(ex, unified, market_id, tf, since_ms, until_ms)
+    width_ms = TF_NS[tf] // 1_000_000
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    pages = _okx_pages if ex == "okx" else _binance_pages
+    times: list[int] = []
+    async for rows in pages(gateway, market_id, interval, since_ms, until_ms, width_ms):
+        res.pages += 1
+        bars = []
+        for r in rows:
+            t = int(r[0])
+            if not since_ms <= t <= until_ms:
+                continue
+            if t + width_ms > now or (ex == "okx" and len(r) > 8 and r[8] == "0"):
+                res.forming += 1
+                continue
+            trades = int(r[8]) if ex != "okx" and len(r) > 8 else None
+            bars.append((ex, unified, tf, t * 1_000_000, r[1], r[2], r[3], r[4], r[5], trades))
+            times.append(t)
+        if bars:
+            res.rows += store.append_bars(bars_table(bars))
+        if progress is not None:
+            progress(res)
+    if times:
+        res.first_ms, res.last_ms = min(times), max(times)
+        res.missing = _gaps(times, width_ms)
+    return res
+
+
+def _gaps(times: list[int], width_ms: int) -> list[tuple[int, int]]:
+    """Holes ``(first, last missing open ms)`` in a series of open times (any order)."""
+    ts = sorted(set(times))
+    return [(a + width_ms, b - width_ms) for a, b in zip(ts, ts[1:]) if b - a > width_ms]
+
+
+async def _binance_pages(gw: ExchangeGateway, market_id: str, interval: str, since: int, until: int, width: int):
+    cursor = since
+    while cursor <= until:
+        rows = await gw.klines(market_id, interval, since_ms=cursor, end_ms=until, limit=BINANCE_PAGE)
+        if not rows:
+            return
+        yield rows
+        last = int(rows[-1][0])
+        if last < cursor:
+            return  # the server ignored startTime: stop rather than loop
+        cursor = last + width
+        if len(rows) < BINANCE_PAGE:
+            return
+
+
+async def _okx_pages(gw: ExchangeGateway, market_id: str, interval: str, since: int, until: int, width: int):
+    before = until + 1  # rows older than this
+    while before > since:
+        rows = await gw.klines(market_id, interval, since_ms=since, before_ms=before, limit=OKX_PAGE)
+        if not rows:
+            return
+        yield rows
+        oldest = int(rows[0][0])
+        if oldest >= before:
+            return  # the server ignored "after": stop rather than loop
+        before = oldest
+        if len(rows) < OKX_PAGE:
+            return
