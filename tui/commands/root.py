@@ -65,6 +65,16 @@ def root(
         bool,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
+    source: Annotated[
+        Optional[str],
+        typer.Option(
+            "--source",
+            metavar="SPEC",
+            help="Market source for the workstation: sim, binance, okx, emulator:URL or replay:FILE "
+            "(default: [ui] source, else sim).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """tickdesk: a terminal trading workstation over an exact matching simulator.
 
@@ -88,7 +98,9 @@ def root(
     configure_cli_logging(settings.logging.level)
     ctx.obj = settings
     if ctx.invoked_subcommand is None:
-        open_workstation(settings)
+        open_workstation(settings, source or settings.ui.source)
+    elif source is not None:
+        fail("--source opens the workstation: give it without a command (commands take their own --source)")
 
 
 def get_settings(ctx: typer.Context) -> Settings:
@@ -108,24 +120,30 @@ def get_settings(ctx: typer.Context) -> Settings:
     return settings
 
 
-def open_workstation(settings: Settings) -> None:
-    """What bare ``tickdesk`` does. Until the Textual workstation lands: the live simulated
-    market's top of book in the terminal (Ctrl+C to stop)."""
+def open_workstation(settings: Settings, source: str = "sim") -> None:
+    """What bare ``tickdesk`` does: the Textual workstation on ``source`` (textual is imported
+    only here, so every other command starts without it)."""
+    from tui.sources.base import open_source
+
     try:
-        from tui.commands.simmarket import run_live
-    except ImportError as exc:
-        missing = getattr(exc, "name", None)
-        if missing in ("tui.commands.simmarket", "core.simmarket") or "run_live" in str(exc):
-            fail(
-                "the workstation is not available in this build: the simulated market "
-                f"(tui.commands.simmarket.run_live) is missing ({exc}); see `tickdesk --help`"
-            )
-        raise
+        src = open_source(source, settings)
+    except ValueError as exc:
+        fail(str(exc))
+        return
+    from tui.app import WorkstationApp
+    from tui.keymap import KeymapError
+
     try:
-        sm = settings.simmarket
-        run_live(seed=sm.seed, rate=sm.rate, symbols=sm.symbols, step_ms=sm.step_ms)
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        app = WorkstationApp(src, settings)
+    except (KeymapError, ValueError) as exc:
+        fail(str(exc))
+        return
+    try:
+        app.run()
+    finally:
+        src.stop()  # idempotent: the app stops it on exit; this covers a crash before mount
+    if app.return_code:
+        raise typer.Exit(app.return_code)
 
 
 from tui.commands import config as _config  # noqa: E402,F401  (registers `tickdesk config`)

@@ -1,0 +1,257 @@
+"""The Trade screen: ticker, ladder, candles (+ volume), tape, depth, account tables, status.
+
+Data flow: one pump tick (``tui.pump.PumpedScreen``, ``[ui] refresh_hz``) pulls the current
+symbol's ``MarketView``, every symbol's view for the ticker, the ``AccountView`` and the new
+account events, and hands each widget its snapshot with ``show(...)`` only when its version
+changed. Orders go out through ``app.source.submit`` and come back as engine events on the
+same pull (acks, fills, rejects with reasons): they are shown as notifications and in the
+Activity table, and the open-orders/positions/balances tables diff themselves.
+
+Keys (ids in brackets, remappable under ``[keys]``): b/s order ticket at the ladder cursor
+[order.buy/order.sell], ctrl+x or C cancel all for the symbol [order.cancel-all], on the orders
+table c cancel [order.cancel] and m modify [order.modify]; [ and ] previous/next symbol
+[symbol.prev/symbol.next]; t timeframe [chart.timeframe]; l/o/p/w/e focus ladder, orders,
+positions, balances (wallet), events [focus.*].
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import var
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from core.market_state import AccountView, MarketView
+from tui.activity import summarise
+from tui.pump import PumpedScreen
+from tui.screens.modify import ModifyOrderModal
+from tui.widgets.account_tables import ActivityTable, BalancesTable, OrdersTable, PositionsTable
+from tui.widgets.ladder import Ladder
+from tui.widgets.status_bar import StatusBar
+from tui.widgets.tape import Tape
+
+TIMEFRAMES = ("1s", "1m", "5m", "15m", "1h")
+HEALTH_EVERY = 8  # pump ticks between health pulls (about twice a second)
+
+
+class _Pending(Static):
+    """TEMPORARY stand-in for a widget the widgets helper has not committed yet."""
+
+    DEFAULT_CSS = "_Pending { border: round $panel; color: $foreground-muted; content-align: center middle; }"
+
+    def __init__(self, what: str, *, id: str | None = None) -> None:
+        super().__init__(f"{what} (widget pending)", id=id)
+        self.timeframe = "1m"
+
+    def show(self, *_args, **_kwargs) -> None:
+        pass
+
+
+def _widget(module: str, name: str, label: str, **kw):
+    """The real widget when its module is in the tree, else a temporary stand-in."""
+    if importlib.util.find_spec(module) is None:
+        return _Pending(label, **kw)
+    return getattr(importlib.import_module(module), name)(**kw)
+
+
+class TradeScreen(PumpedScreen):
+    """The default mode."""
+
+    CSS_PATH = "trade.tcss"
+    BINDINGS = [
+        Binding("b", "ticket('buy')", "Buy", id="order.buy"),
+        Binding("s", "ticket('sell')", "Sell", id="order.sell"),
+        Binding("ctrl+x,C", "cancel_all", "Cancel all", id="order.cancel-all"),
+        Binding("left_square_bracket", "symbol(-1)", "Prev symbol", id="symbol.prev"),
+        Binding("right_square_bracket", "symbol(1)", "Next symbol", id="symbol.next"),
+        Binding("t", "timeframe", "Timeframe", id="chart.timeframe"),
+        Binding("l", "focus_pane('ladder')", "Ladder", show=False, id="focus.ladder"),
+        Binding("o", "focus_pane('orders')", "Orders", show=False, id="focus.orders"),
+        Binding("p", "focus_pane('positions')", "Positions", show=False, id="focus.positions"),
+        Binding("w", "focus_pane('balances')", "Balances", show=False, id="focus.balances"),
+        Binding("e", "focus_pane('activity')", "Events", show=False, id="focus.activity"),
+    ]
+
+    symbol: var[str] = var("")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._event_seq = 0
+        self._view_seen_at: float | None = None
+        self._ticks = 0
+        self._health: dict[str, dict] | None = None
+        self._own: dict[str, dict[int, int]] = {}
+
+    # --- layout --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield _widget("tui.widgets.ticker", "TickerBar", "ticker", id="ticker")
+        with Horizontal(id="main"):
+            yield Ladder(id="ladder")
+            with Vertical(id="center"):
+                yield _widget("tui.widgets.candles", "CandleChart", "candles", id="candles")
+                yield _widget("tui.widgets.depth", "DepthChart", "depth", id="depth")
+            yield Tape(id="tape")
+        with TabbedContent(id="account", initial="tab-orders"):
+            with TabPane("Orders", id="tab-orders"):
+                yield OrdersTable(id="orders")
+            with TabPane("Positions", id="tab-positions"):
+                yield PositionsTable(id="positions")
+            with TabPane("Balances", id="tab-balances"):
+                yield BalancesTable(id="balances")
+            with TabPane("Activity", id="tab-activity"):
+                yield ActivityTable(id="activity")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        src = self.app.source
+        wanted = self.app.settings.ui.symbol
+        self.symbol = wanted if wanted in src.symbols else src.symbols[0]
+        self.query_one(Ladder).focus()
+        self._layout_for(self.size.width, self.size.height)
+        super().on_mount()
+
+    def on_resize(self, event) -> None:
+        self._layout_for(event.size.width, event.size.height)
+
+    def _layout_for(self, width: int, height: int) -> None:
+        """Collapse panels on small terminals: 80x24 keeps ladder, chart, tables, status."""
+        self.set_class(width < 110, "-narrow")
+        self.set_class(width < 90, "-tiny")
+        self.set_class(height < 32, "-short")
+        self.set_class(width >= 170 and height >= 50, "-wide")
+
+    def watch_symbol(self, old: str, new: str) -> None:
+        if old and old != new:
+            self.gate.forget()
+            self.sub_title = new
+        self.title = f"tickdesk · {new}"
+
+    # --- the pump ------------------------------------------------------------------------
+    def pump(self) -> None:
+        src = self.app.source
+        clock = self.app.wall_clock
+        acct = src.account()
+        if acct is not None and self.gate.changed("account", acct.version):
+            self._show_account(acct)
+            self.gate.forget("view")  # own-order marks on the ladder
+        view = src.state.view(self.symbol)
+        if view is not None and self.gate.changed("view", (self.symbol, view.version)):
+            self._show_view(view)
+            self._view_seen_at = clock()
+        ticker = self.query_one("#ticker")
+        views = [v for v in (src.state.view(s) for s in src.symbols) if v is not None]
+        if self.gate.changed("ticker", tuple(v.version for v in views)):
+            ticker.show(views)
+        self._pull_events(acct)
+        if self._ticks % HEALTH_EVERY == 0:
+            self._health = src.health()
+        self._ticks += 1
+        age = (clock() - self._view_seen_at) * 1000 if self._view_seen_at is not None else None
+        self.query_one(StatusBar).show(
+            source=src.name,
+            health=self._health,
+            trading_state=acct.trading_state if acct else ("read-only" if not src.can_trade else "-"),
+            fee_tier=acct.fee_tier if acct else "",
+            clock_ns=src.clock_ns(),
+            age_ms=age,
+            pump_ms=self.last_pump_ms,
+            note=self._halted_symbols(acct),
+        )
+
+    def _show_view(self, view: MarketView) -> None:
+        self.query_one(Ladder).show(view, self._own.get(view.symbol, {}))
+        self.query_one("#candles").show(view)
+        self.query_one("#depth").show(view)
+        self.query_one(Tape).show(view)
+
+    def _show_account(self, acct: AccountView) -> None:
+        self.query_one(OrdersTable).show(acct)
+        self.query_one(PositionsTable).show(acct)
+        self.query_one(BalancesTable).show(acct)
+        own: dict[str, dict[int, int]] = {}
+        for o in acct.orders:
+            if o.price_ticks is not None:
+                lots = o.leaves_lots if o.side == "buy" else -o.leaves_lots
+                book = own.setdefault(o.symbol, {})
+                book[o.price_ticks] = book.get(o.price_ticks, 0) + lots
+        self._own = own
+
+    def _pull_events(self, acct: AccountView | None) -> None:
+        src = self.app.source
+        account = getattr(src, "account_name", None)
+        seq, events = src.state.events_since(self._event_seq)
+        self._event_seq = seq
+        if not events or account is None:
+            return
+        notices = summarise(events, account)
+        self.query_one(ActivityTable).add_events([n.row() for n in notices])
+        for n in notices[-5:]:  # a burst (kill switch on many orders) is in the table anyway
+            self.notify(n.message(), severity=n.severity, timeout=4 if n.severity != "error" else 8)
+
+    @staticmethod
+    def _halted_symbols(acct: AccountView | None) -> str:
+        if not acct or not acct.symbol_states:
+            return ""
+        return "symbols: " + ", ".join(f"{s} {st}" for s, st in acct.symbol_states)
+
+    # --- orders --------------------------------------------------------------------------
+    def _require_trading(self) -> bool:
+        src = self.app.source
+        if not src.can_trade:
+            self.notify(f"{src.name} is read-only: no account to trade with (use --source sim)", severity="warning")
+            return False
+        return True
+
+    def action_ticket(self, side: str) -> None:
+        if not self._require_trading():
+            return
+        if importlib.util.find_spec("tui.screens.order_ticket") is None:  # TEMPORARY until the ticket lands
+            self.notify("order ticket not available in this build yet", severity="warning")
+            return
+        from tui.screens.order_ticket import OrderTicket
+
+        price = self.query_one(Ladder).cursor_price
+        self.app.push_screen(OrderTicket(self.symbol, side, price), callback=self.send)
+
+    def send(self, cmd: dict | None) -> None:
+        self.app.send(cmd)
+
+    def action_cancel_all(self) -> None:
+        if not self._require_trading():
+            return
+        n = sum(1 for o in self.query_one(OrdersTable).orders.values() if o.symbol == self.symbol)
+        if n == 0:
+            self.notify(f"No open orders on {self.symbol}", severity="information")
+            return
+        self.send({"op": "cancel_all", "symbol": self.symbol})
+
+    @on(OrdersTable.CancelRequested)
+    def _cancel(self, message: OrdersTable.CancelRequested) -> None:
+        self.send({"op": "cancel", "id": message.order_id})
+
+    @on(OrdersTable.ModifyRequested)
+    def _modify(self, message: OrdersTable.ModifyRequested) -> None:
+        self.app.push_screen(ModifyOrderModal(message.order), callback=self.send)
+
+    # --- navigation ----------------------------------------------------------------------
+    def action_symbol(self, step: int) -> None:
+        syms = self.app.source.symbols
+        self.symbol = syms[(syms.index(self.symbol) + step) % len(syms)]
+
+    def action_timeframe(self) -> None:
+        chart = self.query_one("#candles")
+        tf = getattr(chart, "timeframe", "1m")
+        chart.timeframe = TIMEFRAMES[(TIMEFRAMES.index(tf) + 1) % len(TIMEFRAMES)] if tf in TIMEFRAMES else "1m"
+        self.notify(f"Timeframe {chart.timeframe}", timeout=1.5)
+
+    def action_focus_pane(self, pane: str) -> None:
+        if pane == "ladder":
+            self.query_one(Ladder).focus()
+            return
+        self.query_one(TabbedContent).active = f"tab-{pane}"
+        self.query_one(f"#{pane}").focus()
