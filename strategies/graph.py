@@ -56,6 +56,7 @@ class _Compiler:
         self.plan_index: dict[str, int] = {}
         self.nodes: list[PlanNode] = []
         self.visiting: list[str] = []
+        self.failed: set[str] = set()  # reported once, however many nodes refer to them
 
     # ---------------------------------------------------------------- helpers
 
@@ -139,6 +140,8 @@ class _Compiler:
         node = self.spec.nodes[i]
         if node.id in self.plan_index:
             return self.plan_index[node.id]
+        if node.id in self.failed:
+            return None
         if node.id in self.visiting:
             cycle = " -> ".join([*self.visiting[self.visiting.index(node.id):], node.id])
             self.issue(f"nodes[{i}]", f"cycle: {cycle}")
@@ -158,6 +161,7 @@ class _Compiler:
         finally:
             self.visiting.pop()
         if params is None or inputs is None:
+            self.failed.add(node.id)
             return None
         self.nodes.append(PlanNode(node.id, comp, params, inputs, True))
         self.plan_index[node.id] = len(self.nodes) - 1
@@ -240,7 +244,7 @@ class _Compiler:
             self.issue("outputs", "no entry signal: map enter_long or enter_short to a bool node, or "
                        "add an enter_long/enter_short/scale_in action node")
         if self.issues:
-            raise SpecError(self.issues)
+            raise SpecError(list(dict.fromkeys(self.issues)))
         plots = [
             (n.id if len(n.component.outputs) == 1 else f"{n.id}.{port.name}", (i, k))
             for i, n in enumerate(self.nodes) if n.declared and n.component.category != "action"
