@@ -1,0 +1,164 @@
+"""``feed run --record`` into the market store and ``--events``, against the emulator on loopback.
+
+* The trades in the store are exactly the trades the capture replays to (same ids, prices,
+  quantities, sides, exchange and receive times), and every 1s/1m bar aggregated from them
+  equals the same aggregation done in SQL over the stored trades.
+* ``--events -`` with ``--json``: stdout is JSON Lines, the event lines then the summary line.
+* ``--events FILE`` with faults: the gap / resync / disconnect / reconnect events add up to the
+  health counters of the same run.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import duckdb
+import pytest
+from emukit import emulator, run_cli
+
+from core.marketdata import Trade
+from feeds.recordings import read_records
+from feeds.session import FeedSession
+
+pytestmark = pytest.mark.slow
+
+BTC_2024 = ("binance", "binance_spot_btcusdt_20240808.gz")
+
+
+def _feed_run(emu, *extra: str, seconds: float = 6.0):
+    return run_cli(
+        "feed", "run", "--exchange", emu.info["exchange"] if emu.info["exchange"] != "binanceusdm" else "binance",
+        "--ws-url", emu.ws_url, "--rest-url", emu.rest_url, "--seconds", str(seconds), "--settle", "8",
+        "--progress", "0", *extra, timeout=120,
+    )
+
+
+def _replayed_trades(capture) -> list[tuple]:
+    """Trades of a capture through a fresh session, formatted with the session's grids."""
+    got: list[Trade] = []
+    session = FeedSession(on_event=lambda r: got.append(r) if type(r) is Trade else None)
+    for rec in read_records(capture):
+        session.handle(rec)
+    out = []
+    for t in got:
+        ex, sym = t.key.split(":", 1)
+        g = session.parser(ex).symbols[sym].grid
+        out.append((str(t.trade_id), t.taker_side, Decimal(g.fmt_price(t.price)), Decimal(g.fmt_qty(t.qty)),
+                    t.ts_ex_ns, t.ts_ns))
+    return sorted(out, key=lambda r: (r[4], int(r[0])))
+
+
+SQL_BARS_FROM_TRADES = """
+    SELECT start_ns, arg_min(price, (ts_ns, CAST(trade_id AS BIGINT))) AS open, max(price) AS high,
+           min(price) AS low, arg_max(price, (ts_ns, CAST(trade_id AS BIGINT))) AS close,
+           sum(qty) AS volume, count(*) AS trades
+    FROM (SELECT *, ts_ns - ts_ns % ? AS start_ns FROM trades WHERE venue = ? AND symbol = ?)
+    GROUP BY start_ns
+"""
+
+
+def _bars_match_trades(con, venue: str, symbol: str, tf: str, width_ns: int, count_trades: bool = True) -> int:
+    """Every stored bar equals the SQL aggregation of the stored trades of its bucket; returns how many."""
+    stored = con.execute(
+        "SELECT start_ns, open, high, low, close, volume, trades FROM bars WHERE venue = ? AND symbol = ? AND tf = ? "
+        "ORDER BY start_ns", [venue, symbol, tf]).fetchall()
+    ref = {r[0]: r for r in con.execute(SQL_BARS_FROM_TRADES, [width_ns, venue, symbol]).fetchall()}
+    for bar in stored:
+        want = ref[bar[0]]
+        assert bar[1:6] == want[1:6], (tf, bar, want)
+        if count_trades:
+            assert bar[6] == want[6], (tf, bar, want)
+    return len(stored)
+
+
+def test_record_stores_the_captured_trades_and_bars_and_events_share_stdout(tmp_path, shared_data):
+    cap, db = tmp_path / "cap.jsonl", tmp_path / "market.duckdb"
+    with emulator("--exchange", "binance", "--file", shared_data / "binance" / BTC_2024[1], "--speed", "4") as emu:
+        proc = _feed_run(emu, "--symbols", "BTC/USDT", "--record", cap, "--store", db, "--events", "-", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    lines = proc.stdout.splitlines()
+    summary = json.loads(lines[-1])
+    events = [json.loads(x) for x in lines[:-1]]
+    assert "event" not in summary and all("event" in e for e in events)
+    assert summary["events"]["total"] == len(events) and summary["events"]["written_to"] == "stdout"
+    store = summary["store"]
+    assert store["errors"] == 0 and store["dropped"] == 0 and store["bars_from"] == {"binance": "trades"}
+
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT trade_id, side, price, qty, ts_ns, recv_ns FROM trades WHERE venue = 'binance' "
+                       "AND symbol = 'BTC/USDT' ORDER BY ts_ns, CAST(trade_id AS BIGINT)").fetchall()
+    assert len(rows) == store["trades"] == summary["symbols"]["binance:BTCUSDT"]["trades"] > 100
+    assert rows == _replayed_trades(cap)
+    n1s = _bars_match_trades(con, "binance", "BTC/USDT", "1s", 1_000_000_000)
+    _bars_match_trades(con, "binance", "BTC/USDT", "1m", 60_000_000_000)
+    assert n1s >= 3
+    (total,) = con.execute("SELECT count(*) FROM bars").fetchone()
+    assert total == store["bars"]
+    con.close()
+
+
+def test_events_file_adds_up_to_the_health_counters(tmp_path, shared_data):
+    events_path = tmp_path / "events.jsonl"
+    with emulator("--exchange", "binance", "--file", shared_data / "binance" / "BINANCE.ws.1.0",
+                  "--faults", "drop=0.15,disconnect=1.5,until=3,seed=1") as emu:
+        proc = _feed_run(emu, "--symbols", "NKNUSDT", "--events", events_path, "--json", seconds=5)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)  # stdout is only the summary when the events go to a file
+    events = [json.loads(x) for x in events_path.read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    h = summary["symbols"]["binance:NKNUSDT"]
+    c = summary["connections"]["binance"]
+    assert sum(e["count"] for e in events if e["event"] == "gap") == h["gaps"] >= 1
+    assert sum(e["count"] for e in events if e["event"] == "resync") == h["resyncs"] >= 1
+    assert kinds.count("disconnect") == c["disconnects"] + c["connect_failures"] >= 1
+    assert kinds.count("reconnect") == c["reconnects"] >= 1
+    assert summary["events"]["total"] == len(events)
+    assert all(e["venue"] == "binance" and e["ts_ns"] > 0 for e in events)
+    assert all(e["symbol"] == "NKN/USDT" for e in events if e["event"] in ("gap", "resync"))
+    ts = [e["ts_ns"] for e in events]
+    assert ts == sorted(ts)
+
+
+def test_record_refuses_a_store_owned_by_another_process(tmp_path, shared_data):
+    import subprocess
+    import sys
+    import textwrap
+
+    db = tmp_path / "market.duckdb"
+    holder_py = tmp_path / "holder.py"
+    holder_py.write_text(textwrap.dedent(f"""
+        import sys
+        from core.store import MarketStore
+        s = MarketStore({str(db)!r})
+        print("ready", flush=True)
+        sys.stdin.readline()
+    """))
+    holder = subprocess.Popen([sys.executable, str(holder_py)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        proc = run_cli("feed", "run", "--exchange", "binance", "--symbols", "BTCUSDT", "--ws-url", "ws://127.0.0.1:9",
+                       "--rest-url", "http://127.0.0.1:9", "--seconds", "1", "--record", tmp_path / "cap.jsonl",
+                       "--store", db, timeout=60)
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"tickdesk: error: --record: market store: {db} is owned by another process "
+        f"(pid {holder.pid}: {sys.executable} {holder_py}); one process owns a tickdesk store"
+    ]
+    assert not (tmp_path / "cap.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--store", "X.duckdb"], "--store needs --record (the store receives the recorded trades and bars)"),
+        (["--events", "/no/such/dir/ev.jsonl"], "--events: directory /no/such/dir does not exist"),
+    ],
+)
+def test_store_and_events_input_errors(args, message):
+    proc = run_cli("feed", "run", "--exchange", "binance", "--symbols", "BTCUSDT", *args, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"tickdesk: error: {message}"]
