@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -65,6 +66,7 @@ class BacktestConfig:
             raise ValueError("slippage must be >= 0 (bps) and a range fraction within [0, 1]")
         if self.mode == "exact" and (self.slippage_bps or self.slippage_range):
             raise ValueError("exact mode takes no slippage: the engine's synthetic book sets every fill price")
+        self.grid()  # unknown symbol, bad tick or lot: fail at construction
 
     def grid(self) -> Grid:
         return make_grid(self.symbol, self.tick, self.lot)
@@ -235,15 +237,15 @@ def _fill_model(config: BacktestConfig, grid: Grid, ticks: Ticks) -> FillModel:
 
 
 class _Cursor:
-    """Next True index at or after ``i`` in a bool array, by binary search over its indices."""
+    """Next True index at or after ``i`` in a bool array (binary search over a plain list:
+    the loop visits events only, so per-call overhead is what counts)."""
 
     def __init__(self, flags: np.ndarray) -> None:
-        self.idx = np.flatnonzero(flags)
-        self._search = self.idx.searchsorted
+        self.idx: list[int] = np.flatnonzero(flags).tolist()
 
     def next(self, i: int) -> int | None:
-        pos = int(self._search(i))
-        return int(self.idx[pos]) if pos < len(self.idx) else None
+        pos = bisect_left(self.idx, i)
+        return self.idx[pos] if pos < len(self.idx) else None
 
 
 def _simulate(signals: Signals, ticks: Ticks, ledger: Ledger, model: FillModel) -> tuple[list[Trade], Trade | None]:
@@ -253,7 +255,8 @@ def _simulate(signals: Signals, ticks: Ticks, ledger: Ledger, model: FillModel) 
     go_short = signals.enter_short & ~signals.enter_long
     entries = _Cursor(go_long | go_short)
     exits = {LONG: _Cursor(signals.exit_long | go_short), SHORT: _Cursor(signals.exit_short | go_long)}
-    reverse = {LONG: go_short, SHORT: go_long}
+    long_entries = set(np.flatnonzero(go_long).tolist())
+    reverse = {LONG: set(np.flatnonzero(go_short).tolist()), SHORT: long_entries}
     trades: list[Trade] = []
     pos: Position | None = None
     i = 0
@@ -262,7 +265,7 @@ def _simulate(signals: Signals, ticks: Ticks, ledger: Ledger, model: FillModel) 
             k = entries.next(i)
             if k is None or k + 1 >= n:
                 return trades, None
-            pos = _open(signals, ledger, model, k, LONG if go_long[k] else SHORT)
+            pos = _open(signals, ledger, model, k, LONG if k in long_entries else SHORT)
             if pos is None:
                 i = k + 1
                 continue
@@ -283,21 +286,23 @@ def _simulate(signals: Signals, ticks: Ticks, ledger: Ledger, model: FillModel) 
         _close(ledger, pos.trade, k + 1, price, "signal")
         trades.append(pos.trade)
         pos = None
-        i = k if reverse[side][k] else k + 1
+        i = k if k in reverse[side] else k + 1
 
 
 def _open(signals: Signals, ledger: Ledger, model: FillModel, k: int, side: int) -> Position | None:
     """Enter at bar k+1's open, sized from the cash; None when not even one lot fits."""
-    fraction = 1.0
+    budget = ledger.cash
     if signals.size is not None and not math.isnan(signals.size[k]):
         fraction = min(max(float(signals.size[k]), 0.0), 1.0)
-    budget = ledger.cash if fraction >= 1.0 else int(ledger.cash * fraction)
+        budget = int(budget * fraction) if fraction < 1.0 else budget
     lots = ledger.lots_for(budget, model.quote(k + 1, side))
     if lots <= 0:
         return None
     price = model.market(k + 1, side, lots)
     fee = ledger.fill(side, price, lots)
-    trade = Trade(side=side, qty=lots, entry_bar=k + 1, entry_price=price, entry_fee=fee)
+    trade = Trade(side, lots, k + 1, price, fee)
+    if signals.stop_loss is None and signals.take_profit is None and signals.trailing_stop is None:
+        return Position(trade)
     pos = Position(
         trade,
         stop=_level(signals.stop_loss, k, price, -side),

@@ -28,12 +28,18 @@ class BarFills:
     def __init__(self, grid: Grid, ticks: Ticks, slippage_bps: Decimal = Decimal(0),
                  slippage_range: Decimal = Decimal(0)) -> None:
         self.ticks = ticks
+        self._open = ticks.open
         self.bps = float(slippage_bps)
         self.range_frac = float(slippage_range)
+        if not self.bps and not self.range_frac:
+            self.quote = self._open_price  # the common case: no slippage call per fill
 
     # ---------------------------------------------------------------- market orders
+    def _open_price(self, bar: int, side: int) -> int:
+        return int(self._open[bar])
+
     def quote(self, bar: int, side: int) -> int:
-        return self._slipped(bar, int(self.ticks.open[bar]), side)
+        return self._slipped(bar, int(self._open[bar]), side)
 
     def market(self, bar: int, side: int, lots: int) -> int:
         return self.quote(bar, side)

@@ -75,7 +75,12 @@ class Grid:
 
 def make_grid(symbol: str = "BTC/USDT", tick: Decimal | None = None, lot: Decimal | None = None) -> Grid:
     """The grid of ``symbol`` from ``core.instruments`` (or BTC/USDT's), overridden by tick/lot."""
-    inst = default_instruments().get(symbol) or default_instruments()["BTC/USDT"]
+    inst = default_instruments().get(symbol)
+    if inst is None and (tick is None or lot is None):
+        known = ", ".join(default_instruments())
+        raise ValueError(f"unknown symbol {symbol!r} (known: {known}); give its tick and lot")
+    if symbol.count("/") != 1:
+        raise ValueError(f"symbol {symbol!r} must look like BASE/QUOTE")
     tick = tick if tick is not None else inst.tick_size
     lot = lot if lot is not None else inst.lot_size
     if tick <= 0 or lot <= 0:
