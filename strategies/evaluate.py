@@ -111,8 +111,7 @@ class Streaming:
 
     def warm(self, bars: Bars) -> None:
         for i in range(len(bars)):
-            self.update(Bar(int(bars.ts[i]), float(bars.open[i]), float(bars.high[i]),
-                            float(bars.low[i]), float(bars.close[i]), float(bars.volume[i])))
+            self.update(bars.bar(i))
 
     def update(self, bar: Bar | Mapping[str, Any] | Sequence[Any]) -> SignalRow:
         row = self._step(as_bar(bar), commit=True)

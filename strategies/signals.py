@@ -47,6 +47,11 @@ class Bars:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def bar(self, i: int) -> Bar:
+        """Bar ``i`` as a ``Bar`` (what the streaming evaluator takes)."""
+        return Bar(int(self.ts[i]), float(self.open[i]), float(self.high[i]), float(self.low[i]),
+                   float(self.close[i]), float(self.volume[i]))
+
     def slice(self, start: int, stop: int) -> Bars:
         """Bars ``start:stop`` (views, no copy)."""
         return Bars(*(getattr(self, f)[start:stop] for f in BAR_FIELDS))

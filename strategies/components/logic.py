@@ -264,7 +264,8 @@ def components() -> list[Component]:
     return [
         _variadic("and", "And", True),
         _variadic("or", "Or", False),
-        Component("not", "logic", "Not", "True where the condition is false.", _NONE, (C,), B_OUT,
+        Component("not", "logic", "Not", "True where the condition is false: turns an entry "
+                  "condition into its opposite, e.g. exit when not above the average.", _NONE, (C,), B_OUT,
                   _not_batch, lambda p, bar_ms: Stateless(lambda bar, x: (not x,))),
         Component("for_n_bars", "logic", "For N bars",
                   "True when the condition has been true on each of the last n bars (this one "

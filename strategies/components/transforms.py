@@ -389,7 +389,8 @@ def components() -> list[Component]:
         _binary("sub", "Subtract", "-", np.subtract, operator.sub),
         _binary("mul", "Multiply", "*", np.multiply, operator.mul),
         _binary("div", "Divide", "/", _np_div, _py_div),
-        Component("abs", "transform", "Absolute value", "|x| on every bar (NaN stays NaN).",
+        Component("abs", "transform", "Absolute value", "|x| on every bar (NaN stays NaN): the size of a move or a "
+                  "distance regardless of its sign, e.g. |close - vwap|.",
                   _NONE, (X,), F_OUT, _abs_batch, lambda p, bar_ms: Stateless(lambda bar, x: (abs(x),))),
         Component("resample", "transform", "Resample to a higher timeframe",
                   "The series on a higher timeframe without lookahead: on each bar, the "
