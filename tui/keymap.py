@@ -80,7 +80,9 @@ def live_bindings(app, nodes: Iterable[DOMNode] | None = None) -> list[LiveBindi
         for key, items in bindings.key_to_bindings.items():
             for b in items:
                 k = (b.id or b.action, b.action)
-                by_binding.setdefault(k, []).append(key)
+                keys_of = by_binding.setdefault(k, [])
+                if key not in keys_of:  # a keymap can map several default keys onto one
+                    keys_of.append(key)
                 meta[k] = b
         where = "global" if node is app else (type(node).__name__)
         for k, keys in by_binding.items():

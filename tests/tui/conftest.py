@@ -1,0 +1,72 @@
+"""Helpers for driving the real WorkstationApp with Pilot on a seeded, paused sim source.
+
+The source does not step on its own (``paused=True``): a test advances it with ``step(app, n)``,
+which runs the steps on the engine thread and then runs one pump tick explicitly, so what the
+screen shows depends only on the seed and the keys pressed, never on the machine's speed.
+The app's wall clock is frozen (``lambda: 0.0``) so the status bar's latency figures are too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings, load_config
+
+SEED = 7
+
+
+def settings_from(tmp_path: Path, toml: str = "") -> Settings:
+    """Settings from a real config file (the user's own config never leaks: see tests/conftest)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"[simmarket]\nseed = {SEED}\n" + toml)
+    return load_config(cfg, env={})
+
+
+def make_app(settings: Settings):
+    from tui.app import WorkstationApp
+    from tui.sources.base import open_source
+
+    src = open_source("sim", settings, paused=True)
+    return WorkstationApp(src, settings, wall_clock=lambda: 0.0)
+
+
+def freeze_pump(app) -> None:
+    """Stop the trade screen's timer: only ``step``/``pump`` redraw (deterministic snapshots)."""
+    timer = app.screen._pump_timer
+    if timer is not None:
+        timer.pause()
+
+
+async def pump(pilot) -> None:
+    """One explicit pump tick on the current (non-modal) screen, then let the UI settle."""
+    app = pilot.app
+    base = next(s for s in reversed(app.screen_stack) if not s.is_modal)
+    await pilot.pause()
+    base._tick()
+    await pilot.pause()
+
+
+async def step(pilot, n: int) -> None:
+    """Advance the simulated market ``n`` steps and redraw."""
+    await asyncio.wrap_future(pilot.app.source.step(n))
+    await pump(pilot)
+
+
+async def settle(pilot, fut=None) -> None:
+    """Wait for the app's pending submissions (engine answers), then pump their events."""
+    await pilot.app.workers.wait_for_complete()
+    await pump(pilot)
+
+
+@pytest.fixture
+def tui_settings(tmp_path) -> Settings:
+    return settings_from(tmp_path)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Pilot tests run on asyncio (Textual's loop) through anyio's pytest plugin."""
+    return "asyncio"
