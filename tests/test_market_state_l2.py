@@ -69,3 +69,18 @@ def test_regrid_rescales_tape_and_forming_candles_exactly():
     assert (view.best_bid, view.volume) == ("60000.005", "0.000071")
     c = view.candles_1s[-1]
     assert (c.open, c.high, c.low, c.close, c.volume, c.trades) == ("60000.010", "60000.010", "60000.005", "60000.005", "0.000071", 2)
+
+
+def test_roll_up_folds_minutes_into_five_minute_candles_exactly():
+    from core.candles import roll_up
+    from core.market_state import Candle
+
+    m = 60_000_000_000
+    ones = [Candle(4 * m, "10.00", "10.50", "9.90", "10.10", "1.250", 3), Candle(5 * m, "10.10", "10.20", "9.80", "10.00", "0.750", 2),
+            Candle(6 * m, "10.00", "11.00", "10.00", "10.90", "0.001", 1), Candle(10 * m, "10.90", "10.90", "10.90", "10.90", "0.000", 0)]
+    assert roll_up(ones, 5 * m) == [
+        Candle(0, "10.00", "10.50", "9.90", "10.10", "1.250", 3),
+        Candle(5 * m, "10.10", "11.00", "9.80", "10.90", "0.751", 3),
+        Candle(10 * m, "10.90", "10.90", "10.90", "10.90", "0.000", 0),
+    ]
+    assert roll_up([], 5 * m) == []

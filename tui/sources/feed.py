@@ -187,7 +187,6 @@ class FeedSource(ReadOnlySource):
         conn = h["connection"]
         extra = {}
         for key, d in h["symbols"].items():
-            lag = d.get("lag_ms") or {}
             state = d.get("state", "waiting")
             if not conn["connected"]:
                 state = "down"
@@ -197,12 +196,11 @@ class FeedSource(ReadOnlySource):
                 "state": state,
                 "messages": d.get("messages", 0),
                 "msgs_per_s": d.get("msgs_per_s", 0.0),
-                "lag_p50_ms": lag.get("p50"),
-                "lag_p99_ms": lag.get("p99"),
-                "age_ms": d.get("last_update_age_ms"),
+                "lag_ms": d.get("lag_ms"),
+                "last_update_age_ms": d.get("last_update_age_ms"),
                 "reconnects": conn["reconnects"],
-                "stale": bool(d.get("stale_now")),
-                "stale_count": d.get("stale", 0),
+                "stale_now": bool(d.get("stale_now")),
+                "stale": d.get("stale", 0),
                 "resubscribes": d.get("resubscribes", 0),
                 "connected": conn["connected"],
                 "last_error": conn.get("last_error") or (repr(self.runner.error) if self.runner.error else None),

@@ -273,12 +273,14 @@ class ReplaySource(ReadOnlySource):
         playing: bool = True,
         until_ns: int | None = None,
         publish_interval: float = 0.05,
+        recording: Recording | None = None,
     ) -> None:
+        """``recording``: the result of :func:`scan` when the caller already has it."""
         self.paths = [Path(p) for p in paths]
         for p in self.paths:
             if not p.is_file():
                 raise ValueError(f"cannot replay {p}: no such file")
-        self.recording = scan(self.paths)
+        self.recording = recording or scan(self.paths)
         self.name = "replay:" + ",".join(str(p) for p in self.paths)
         self.wanted = set(symbols) if symbols else None
         self.publish_interval = publish_interval

@@ -232,11 +232,13 @@ class SessionPublisher:
 
 
 def health_row(sym: SymbolFeed, rep: dict, now_ns: int) -> dict:
-    """One symbol's health in the shape every source reports (the health screen's columns)."""
-    lag = _percentiles(sym.live.lags_ns) or {}
+    """One symbol's health, named as ``feeds.live`` names it (and the sim source follows):
+    ``state``, ``msgs_per_s``, ``gaps``, ``resyncs``, ``checksum_ok``/``checksum_bad``,
+    ``lag_ms`` (percentiles of receive time minus exchange time), ``last_update_age_ms``,
+    ``stale_now``, ``reconnects``."""
     last = rep.get("last_ex_ts_ns") or sym.last_ts
     return {
-        "venue": sym.venue,
+        "exchange": sym.venue,
         "symbol": sym.name,
         "exchange_symbol": sym.exchange_symbol,
         "state": rep.get("state", "waiting"),
@@ -251,11 +253,10 @@ def health_row(sym: SymbolFeed, rep: dict, now_ns: int) -> dict:
         "checksum_ok": rep.get("checksum_ok", 0),
         "checksum_bad": rep.get("checksum_bad", 0),
         "trades": sym.trades_total,
-        "lag_p50_ms": lag.get("p50"),
-        "lag_p99_ms": lag.get("p99"),
-        "age_ms": round((now_ns - last) / 1e6, 1) if last else None,
+        "lag_ms": _percentiles(sym.live.lags_ns),
+        "last_update_age_ms": round((now_ns - last) / 1e6, 1) if last else None,
         "reconnects": 0,
-        "stale": False,
+        "stale_now": False,
         "best": rep.get("best"),
         "last_resync_reason": rep.get("last_resync_reason"),
     }
