@@ -7,10 +7,13 @@ frames are not tiled or synthesised: each *round* starts from the snapshot and a
 whole sequence; the figure is the median round (and the best), rounds of tickdesk and the
 reference alternate in the same process.
 
-* **tickdesk**: :class:`feeds.binance.BinanceParser` (orjson decode,
-  every price/quantity token checked and converted to integer ticks/lots by the memoised
-  :class:`core.l2book.UnitParser`) and :meth:`core.l2book.L2Book.update`, then the best bid
-  and ask are read (what the crossed check needs). A fresh parser (cold memo) every round.
+* **tickdesk**: :meth:`feeds.binance.BinanceParser.parse` and :meth:`core.l2book.L2Book.update`
+  -- the very calls ``feed replay`` and ``feed run`` make -- then the best bid and ask are read
+  (what the crossed check needs). A fresh parser every round. With the optional extensions
+  built (``"implementation": "c"``) that is the one-pass compiled parser ``feeds._depthfast``
+  (every price/quantity converted exactly from its bytes to ticks/lots) and the compiled
+  ``core._l2fast`` update; without them (``"python"``, or ``TICKDESK_PURE_PYTHON=1``) orjson
+  + the memoised exact :class:`core.l2book.UnitParser` and the pure-Python update loop.
 * **reference**: ``msgspec`` decoding the frame into a typed struct with float levels
   (``strict=False`` turns the strings into floats) and a ``sortedcontainers.SortedDict`` per
   side (``pop`` on 0, set otherwise), then ``peekitem`` for the best bid and ask.
@@ -19,13 +22,16 @@ reference alternate in the same process.
 * **sync path** (information): the same frames through :class:`feeds.session.FeedSession`
   (parse, sequence checks, crossed check, health counters), as ``feed replay`` runs them.
 
-Where the time goes (this machine, BTCUSDT 2024, ~46 levels a frame): JSON decode ~6 us, the
-exact string -> int conversion of ~92 strings ~16-20 us (a memo lookup is a hash of a fresh
-string plus a cache miss in a 45k-entry dict; misses run the exact parser), the book update
-~15 us (~300 ns a level for dict + heap work). A bulk conversion (join, validate, ``int``
-over ``map``) measured 2x slower than the memo; ``msgspec`` cannot decode the digit strings
-straight to ints (it refuses leading zeros such as ``"00100000"``). Reaching 150k frames/s
-at this frame size needs compiled code for the level loop.
+Where the time goes in the pure path (this machine, BTCUSDT 2024, ~46 levels a frame): JSON
+decode ~6 us, the exact string -> int conversion of ~92 strings ~16-20 us (a memo lookup is a
+hash of a fresh string plus a cache miss in a 45k-entry dict; misses run the exact parser), the
+book update ~10-15 us (~250 ns a level for dict + heap work). A bulk conversion (join,
+validate, ``int`` over ``map``) measured 2x slower than the memo; ``msgspec`` cannot decode
+the digit strings straight to ints (it refuses leading zeros such as ``"00100000"``). Hence
+the compiled path: no intermediate JSON objects or strings, 8 digits converted at a time, and
+the same dict/heap operations without the bytecode around them. What remains is the book's
+own work (one dict operation a level, a heap push per new price, ints allocated for the
+record) -- see ``decode_only``, the orjson-only ceiling any Python-object parse would hit.
 
 After the timed rounds both books must be equal level for level (the reference's floats
 converted back to exact ticks/lots through their shortest repr) or the benchmark fails.
@@ -44,8 +50,8 @@ from typing import Callable
 
 import orjson
 
-from core.l2book import BookGrid, L2Book
-from feeds.binance import SPOT, BinanceParser
+from core.l2book import UPDATE_IMPLEMENTATION, BookGrid, L2Book
+from feeds.binance import DEPTH_IMPLEMENTATION, SPOT, BinanceParser
 from feeds.recordings import REST, WS, RawRecord, read_many
 from feeds.session import FeedSession
 
@@ -71,6 +77,11 @@ def load_workload(paths: list[Path]) -> tuple[RawRecord, list[str], list[RawReco
             if d["u"] > last_id:
                 frames.append(r.raw)
     return snap, frames, records
+
+
+def implementation() -> str:
+    """``"c"`` when both compiled parts are active (parser and book update), else ``"python"``."""
+    return "c" if DEPTH_IMPLEMENTATION == UPDATE_IMPLEMENTATION == "c" else "python"
 
 
 def _tickdesk_round(snap_raw: str, symbol: str, frames: list[str]) -> tuple[float, L2Book, BookGrid]:
@@ -223,6 +234,8 @@ def run_benchmark(paths: list[Path], rounds: int = 5, log: Callable[[str], None]
     theirs = _stats(ref, len(frames), n_levels)
     best_bid, best_ask = book.best()
     return {
+        "implementation": implementation(),
+        "implementation_parts": {"depth_parser": DEPTH_IMPLEMENTATION, "book_update": UPDATE_IMPLEMENTATION},
         "workload": {
             "files": [str(p) for p in paths],
             "symbol": f"binance:{symbol}",

@@ -28,10 +28,17 @@ and quantity strings seen for the symbol: Binance sends fixed-width strings (8 d
 spot, the symbol's precision on USD-M), so the derived grid is the same. ``grid.source`` says
 which (``exchangeInfo`` or ``derived``).
 
-Speed: frames are decoded by ``orjson`` and every level's strings go through the exact
-memoised :class:`core.l2book.UnitParser` with C-level ``map`` (a dict lookup per string seen
-before). A hand-written splitter of the fixed Binance layout was tried and measured slower
-than ``orjson`` (building ~90 substrings in Python costs more than orjson's whole decode).
+Speed: depthUpdate frames in the canonical compact form Binance sends go through the
+optional compiled parser ``feeds._depthfast`` (one pass over the bytes, each price/quantity
+converted exactly to ticks/lots of the symbol's grid, the same :class:`DepthDiff` built). It
+takes a frame only when its result is certain to equal the pure path's; anything else
+(whitespace, escapes, other keys or order, an unknown symbol, off-grid, overflow, garbage)
+falls through to the pure path: ``orjson`` decode and the exact memoised
+:class:`core.l2book.UnitParser` with C-level ``map``, which raises the errors. ``DEPTH_IMPLEMENTATION``
+says which is active (``"c"``/``"python"``; ``TICKDESK_PURE_PYTHON=1`` forces the pure path,
+``BinanceParser(fast=False)`` for one parser). A hand-written splitter in Python was tried and
+measured slower than ``orjson`` (building ~90 substrings in Python costs more than orjson's
+whole decode).
 """
 
 from __future__ import annotations
@@ -44,9 +51,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from core.l2book import BookGrid
+from core.l2book import BookGrid, pure_python_forced
 from core.marketdata import Bar, DepthDiff, DepthSnapshot, Ticker, TopOfBook, Trade
 from core.numbers import NumberError
+
+try:
+    if pure_python_forced():
+        raise ImportError("TICKDESK_PURE_PYTHON")
+    from feeds._depthfast import parse_depth as _c_parse_depth
+except ImportError:  # not built (no compiler at install time) or disabled: the pure path
+    _c_parse_depth = None
+
+DEPTH_IMPLEMENTATION = "python" if _c_parse_depth is None else "c"
+_MAX_FAST_PLACES = 18  # the compiled parser's grids: 10**-18 .. and a 64-bit multiple
 
 SPOT = "binance"
 USDM = "binanceusdm"
@@ -114,12 +131,34 @@ _ig1 = itemgetter(1)
 class BinanceParser:
     """Frames of one Binance market (spot or USD-M) -> :mod:`core.marketdata` records."""
 
-    def __init__(self, exchange: str = SPOT) -> None:
+    def __init__(self, exchange: str = SPOT, fast: bool = True) -> None:
+        """``fast=False``: never use the compiled depth parser (tests compare both paths)."""
         if exchange not in EXCHANGES:
             raise ValueError(f"exchange must be one of {EXCHANGES}, got {exchange!r}")
         self.exchange = exchange
         self.symbols: dict[str, SymbolMeta] = {}
         self._prefix = exchange + ":"
+        self._fast = _c_parse_depth if fast else None
+        # symbol -> (key, price places, price mult, qty places, qty mult) for the compiled parser;
+        # kept in step with ``symbols`` by _add / set_grid (change grids through set_grid).
+        self._specs: dict[str, tuple[str, int, int, int, int]] = {}
+
+    @property
+    def implementation(self) -> str:
+        """``"c"`` when depth frames go through the compiled parser, else ``"python"``."""
+        return "python" if self._fast is None else "c"
+
+    def _add(self, m: SymbolMeta) -> SymbolMeta:
+        self.symbols[m.symbol] = m
+        self._spec(m)
+        return m
+
+    def _spec(self, m: SymbolMeta) -> None:
+        p, q = m.grid.prices, m.grid.qtys
+        if max(p.places, q.places) <= _MAX_FAST_PLACES and max(p.mult, q.mult) < 2**64:
+            self._specs[m.symbol] = (m.key, p.places, p.mult, q.places, q.mult)
+        else:
+            self._specs.pop(m.symbol, None)  # the pure path handles this grid
 
     # ------------------------------------------------------------------ metadata
     def load_exchange_info(self, info: str | bytes | dict) -> int:
@@ -149,7 +188,7 @@ class BinanceParser:
             except ArithmeticError:
                 order_tick = None
             if symbol not in self.symbols:
-                self.symbols[symbol] = SymbolMeta(self._prefix + symbol, symbol, unified, grid, order_tick)
+                self._add(SymbolMeta(self._prefix + symbol, symbol, unified, grid, order_tick))
             n += 1
         return n
 
@@ -158,21 +197,34 @@ class BinanceParser:
         m = self.symbols.get(symbol)
         if m is None:
             unified = unified_spot(symbol) if self.exchange == SPOT else f"{unified_spot(symbol)}:{unified_spot(symbol).split('/')[-1]}"
-            m = SymbolMeta(self._prefix + symbol, symbol, unified, derived_grid(price, qty))
-            self.symbols[symbol] = m
+            m = self._add(SymbolMeta(self._prefix + symbol, symbol, unified, derived_grid(price, qty)))
         return m
 
     def set_grid(self, symbol: str, grid: BookGrid) -> None:
         """Replace a symbol's grid (the sync resyncs the book after this)."""
         m = self.meta(symbol)
         m.grid = grid
+        self._spec(m)
 
     def key(self, symbol: str) -> str:
         return self._prefix + symbol
 
     # ------------------------------------------------------------------ frames
     def parse(self, raw: str | bytes, ts_ns: int = 0) -> Any:
-        """One websocket frame -> a record, a :class:`Control`, or None (ignored frame)."""
+        """One websocket frame -> a record, a :class:`Control`, or None (ignored frame).
+
+        A canonical depthUpdate of a known symbol is parsed by the compiled parser when it is
+        built; everything else (and everything when it is not) by :meth:`parse_py`.
+        """
+        fast = self._fast
+        if fast is not None:
+            d = fast(raw, self._specs, ts_ns)
+            if d is not None:
+                return d
+        return self.parse_py(raw, ts_ns)
+
+    def parse_py(self, raw: str | bytes, ts_ns: int = 0) -> Any:
+        """The pure-Python path of :meth:`parse` (orjson + exact UnitParser): every frame."""
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

@@ -135,7 +135,7 @@ def render_bench(r: dict) -> str:
     def row(name: str, d: dict) -> str:
         return f"{name:44s}{d['msgs_per_s']:>10,}{d['msgs_per_s_best']:>10,}{d['levels_per_s']:>12,}{d['us_per_msg']:>9.2f}"
 
-    lines.append(row("tickdesk (exact ticks, L2Book)", r["tickdesk"]))
+    lines.append(row(f"tickdesk (exact ticks, L2Book; {r.get('implementation', '?')})", r["tickdesk"]))
     lines.append(row("reference (msgspec floats + SortedDict)", r["reference"]))
     lines.append(row("tickdesk sync path (FeedSession)", r["sync_path"]))
     lines.append(row("decode only (orjson.loads, nothing else)", r["decode_only"]))

@@ -1,0 +1,261 @@
+/* core._l2fast: the compiled body of core.l2book.L2Book.update (optional extension).
+ *
+ * Why: a depth message carries ~50 levels and the pure-Python loop costs ~300 ns a level
+ * (bytecode around two or three dict operations). This is the same loop over the same
+ * objects -- one PyDict_SetItem / PyDict_DelItem a level on the book's ``bids``/``asks`` dicts
+ * and heapq's push (same sift, same comparisons) on its lazy heaps ``_bh`` (negated bid ticks)
+ * / ``_ah`` -- so the book
+ * ends in exactly the state the Python method leaves for valid input (ints), and bad input
+ * raises the same exception types.
+ *
+ * ``book_update`` is exported as an instance method (PyInstanceMethod), so the class body
+ * can say ``update = _l2fast.book_update`` and ``book.update(...)`` binds ``self``.
+ * Heap compaction (rare) calls back into the Python method ``_compact``.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+static PyObject *heappush_fn;  /* _heapq.heappush */
+static PyObject *one;
+static PyObject *s_bids, *s_asks, *s_bh, *s_ah, *s_version, *s_compact;
+
+/* ``a < b`` -- in C for two ints that fit 64 bits (every tick), else the objects' own order. */
+static inline int
+less_than(PyObject *a, PyObject *b)
+{
+    if (PyLong_CheckExact(a) && PyLong_CheckExact(b)) {
+        int oa, ob;
+        long long x = PyLong_AsLongLongAndOverflow(a, &oa);
+        long long y = PyLong_AsLongLongAndOverflow(b, &ob);
+        if (!oa && !ob)
+            return x < y;
+        PyErr_Clear();
+    }
+    Py_INCREF(a);
+    Py_INCREF(b);
+    int lt = PyObject_RichCompareBool(a, b, Py_LT);
+    Py_DECREF(a);
+    Py_DECREF(b);
+    return lt;
+}
+
+/* bool(q), inline for an int. */
+static inline int
+truthy(PyObject *q)
+{
+    return PyLong_CheckExact(q) ? Py_SIZE(q) != 0 : PyObject_IsTrue(q);
+}
+
+/* heapq.heappush(heap, item) for a list heap: the same sift (``item < parent`` comparisons
+ * through the objects' own ordering), without the call overhead. */
+static int
+heap_push(PyObject *heap, PyObject *item)
+{
+    if (!PyList_CheckExact(heap)) {
+        PyObject *args[2] = {heap, item};
+        PyObject *r = PyObject_Vectorcall(heappush_fn, args, 2, NULL);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+        return 0;
+    }
+    if (PyList_Append(heap, item) < 0)
+        return -1;
+    Py_ssize_t size = PyList_GET_SIZE(heap);
+    Py_ssize_t pos = size - 1;
+    PyObject **v = ((PyListObject *)heap)->ob_item;
+    while (pos > 0) {
+        Py_ssize_t parentpos = (pos - 1) >> 1;
+        int lt = less_than(item, v[parentpos]);
+        if (lt < 0)
+            return -1;
+        if (PyList_GET_SIZE(heap) != size) {
+            PyErr_SetString(PyExc_RuntimeError, "list changed size during iteration");
+            return -1;
+        }
+        v = ((PyListObject *)heap)->ob_item;
+        if (!lt)
+            break;
+        /* swap: the list keeps exactly the references it had */
+        PyObject *tmp = v[parentpos];
+        v[parentpos] = v[pos];
+        v[pos] = tmp;
+        pos = parentpos;
+    }
+    return 0;
+}
+
+/* One side: returns 0, or -1 with an exception set.
+ *
+ * Python: ``if q: (if t not in side: heappush(heap, -t or t)); side[t] = q``
+ *         ``elif t in side: del side[t]``
+ * Here each level is ONE dict operation: the set, telling a new level by the dict's growth
+ * (then its tick goes on the heap), or the delete (a missing key's KeyError cleared). The dict
+ * and the heap end identical to the Python loop's. */
+static int
+apply_side(PyObject *side, PyObject *heap, PyObject *ticks, PyObject *lots, int negate)
+{
+    PyObject *ft = PySequence_Fast(ticks, "ticks must be a sequence");
+    if (ft == NULL)
+        return -1;
+    PyObject *fl = PySequence_Fast(lots, "lots must be a sequence");
+    if (fl == NULL) {
+        Py_DECREF(ft);
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(ft);
+    Py_ssize_t nl = PySequence_Fast_GET_SIZE(fl);
+    if (nl < n)
+        n = nl;  /* zip() semantics */
+    PyObject **tv = PySequence_Fast_ITEMS(ft);
+    PyObject **lv = PySequence_Fast_ITEMS(fl);
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = tv[i], *q = lv[i];
+        int nonzero = truthy(q);
+        if (nonzero < 0)
+            goto fail;
+        if (nonzero) {
+            Py_ssize_t before = PyDict_GET_SIZE(side);
+            if (PyDict_SetItem(side, t, q) < 0)
+                goto fail;
+            if (PyDict_GET_SIZE(side) == before)
+                continue;  /* an existing level: new quantity */
+            PyObject *key = t;
+            if (negate) {
+                key = PyNumber_Negative(t);
+                if (key == NULL)
+                    goto fail;
+            }
+            int pushed = heap_push(heap, key);
+            if (negate)
+                Py_DECREF(key);
+            if (pushed < 0)
+                goto fail;
+        }
+        else if (PyDict_DelItem(side, t) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError))
+                goto fail;
+            PyErr_Clear();
+        }
+    }
+    goto done;
+fail:
+    rc = -1;
+done:
+    Py_DECREF(ft);
+    Py_DECREF(fl);
+    return rc;
+}
+
+/* After a side: ``if len(heap) > 2 * len(side) + 256: self._compact(is_bid)``. */
+static int
+maybe_compact(PyObject *self, PyObject *side, PyObject *heap, int is_bid)
+{
+    Py_ssize_t h = PyList_Check(heap) ? PyList_GET_SIZE(heap) : PyObject_Length(heap);
+    Py_ssize_t s = PyDict_Check(side) ? PyDict_GET_SIZE(side) : PyObject_Length(side);
+    if (h < 0 || s < 0)
+        return -1;
+    if (h <= 2 * s + 256)
+        return 0;
+    PyObject *r = PyObject_CallMethodOneArg(self, s_compact, is_bid ? Py_True : Py_False);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int
+update_one(PyObject *self, PyObject *side_name, PyObject *heap_name, PyObject *ticks, PyObject *lots, int is_bid)
+{
+    PyObject *side = PyObject_GetAttr(self, side_name);
+    if (side == NULL)
+        return -1;
+    PyObject *heap = PyObject_GetAttr(self, heap_name);
+    if (heap == NULL) {
+        Py_DECREF(side);
+        return -1;
+    }
+    int rc = -1;
+    if (!PyDict_Check(side)) {
+        PyErr_SetString(PyExc_TypeError, "L2Book sides must be dicts");
+    }
+    else if (apply_side(side, heap, ticks, lots, is_bid) == 0) {
+        rc = maybe_compact(self, side, heap, is_bid);
+    }
+    Py_DECREF(side);
+    Py_DECREF(heap);
+    return rc;
+}
+
+PyDoc_STRVAR(book_update_doc,
+"update(self, bid_ticks, bid_lots, ask_ticks, ask_lots)\n--\n\n"
+"Apply one message's absolute levels in order (lots 0 removes the level); one version step.\n"
+"Compiled twin of the pure-Python L2Book.update loop (same dict/heap operations).");
+
+static PyObject *
+book_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "update() takes 4 arguments after self (%zd given)", nargs - 1);
+        return NULL;
+    }
+    PyObject *self = args[0];
+    if (update_one(self, s_bids, s_bh, args[1], args[2], 1) < 0)
+        return NULL;
+    if (update_one(self, s_asks, s_ah, args[3], args[4], 0) < 0)
+        return NULL;
+    PyObject *v = PyObject_GetAttr(self, s_version);
+    if (v == NULL)
+        return NULL;
+    PyObject *v1 = PyNumber_Add(v, one);
+    Py_DECREF(v);
+    if (v1 == NULL)
+        return NULL;
+    int rc = PyObject_SetAttr(self, s_version, v1);
+    Py_DECREF(v1);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef update_def = {"update", (PyCFunction)(void (*)(void))book_update, METH_FASTCALL, book_update_doc};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "core._l2fast",
+    "Compiled L2Book.update (optional; core.l2book falls back to its pure-Python loop).", -1, NULL,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__l2fast(void)
+{
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL)
+        return NULL;
+    PyObject *heapq = PyImport_ImportModule("_heapq");
+    if (heapq == NULL)
+        goto error;
+    heappush_fn = PyObject_GetAttrString(heapq, "heappush");
+    Py_DECREF(heapq);
+    if (heappush_fn == NULL)
+        goto error;
+    if (!(s_bids = PyUnicode_InternFromString("bids")) || !(s_asks = PyUnicode_InternFromString("asks")) ||
+        !(s_bh = PyUnicode_InternFromString("_bh")) || !(s_ah = PyUnicode_InternFromString("_ah")) ||
+        !(s_version = PyUnicode_InternFromString("version")) || !(one = PyLong_FromLong(1)) ||
+        !(s_compact = PyUnicode_InternFromString("_compact")))
+        goto error;
+    PyObject *fn = PyCFunction_NewEx(&update_def, NULL, NULL);
+    if (fn == NULL)
+        goto error;
+    PyObject *meth = PyInstanceMethod_New(fn);
+    Py_DECREF(fn);
+    if (meth == NULL || PyModule_AddObject(m, "book_update", meth) < 0) {
+        Py_XDECREF(meth);
+        goto error;
+    }
+    return m;
+error:
+    Py_DECREF(m);
+    return NULL;
+}
