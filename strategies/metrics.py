@@ -6,7 +6,8 @@ Per-bar returns ``r_t = E_t / E_{t-1} - 1`` use the equity marked at each close,
 the bar timestamps. Risk-free rate 0.
 
 * ``total_return = E_last / cash - 1``; ``cagr = (E_last / cash) ** (1 / years) - 1`` with
-  ``years = bars / periods_per_year`` (-1 when equity ends at or below 0);
+  ``years = bars / periods_per_year`` (-1 when equity ends at or below 0; None when a very
+  short span would annualise beyond a float);
 * ``sharpe = mean(r) / std(r, ddof=1) * sqrt(periods_per_year)`` (0 when std is 0);
 * ``sortino = mean(r) / sqrt(mean(min(r, 0)^2)) * sqrt(periods_per_year)`` (None when no
   period loses);
@@ -86,11 +87,15 @@ def drawdown(equity: np.ndarray, start: float) -> tuple[float, int]:
     return depth, end - peak_at
 
 
-def cagr(final: float, start: float, bars: int, ppy: float) -> float:
+def cagr(final: float, start: float, bars: int, ppy: float) -> float | None:
+    """Compound annual growth; None when a short span would annualise beyond a float."""
     if final <= 0:
         return -1.0
     years = bars / ppy
-    return (final / start) ** (1.0 / years) - 1.0 if years > 0 else 0.0
+    if years <= 0:
+        return 0.0
+    exponent = math.log(final / start) / years
+    return math.expm1(exponent) if exponent < 700 else None
 
 
 def trade_stats(pnls: np.ndarray) -> dict[str, float | None]:
@@ -123,7 +128,7 @@ def compute_metrics(result: BacktestResult) -> dict:
         "cagr": growth,
         "sharpe": sharpe(r, ppy),
         "sortino": sortino(r, ppy),
-        "calmar": growth / mdd if mdd > 0 else None,
+        "calmar": growth / mdd if mdd > 0 and growth is not None else None,
         "max_drawdown": mdd,
         "max_drawdown_bars": mdd_bars,
         "exposure": float(np.count_nonzero(result.position)) / result.bars if result.bars else 0.0,
