@@ -92,3 +92,41 @@ class CandleBuilder:
 def _plain(x: Decimal) -> str:
     text = format(x, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def aggregate(rows: list[tuple], width_ms: int, offset_ms: int = 0) -> list[Candle]:
+    """1-minute (or finer) rows ``(open_ms, o, h, l, c, volume)`` (Decimals) -> candles of
+    ``width_ms`` aligned like :meth:`CandleBuilder.bucket`; the quote volume is synthesised as
+    volume x close per source row (candle files carry none)."""
+    out: list[Candle] = []
+    for t, o, h, lo, c, v in rows:
+        start = (t + offset_ms) // width_ms * width_ms - offset_ms
+        cur = out[-1] if out and out[-1].start_ms == start else None
+        if cur is None:
+            out.append(Candle(start, _plain(o), _plain(h), _plain(lo), _plain(c), v, v * c))
+            continue
+        if h > Decimal(cur.high):
+            cur.high = _plain(h)
+        if lo < Decimal(cur.low):
+            cur.low = _plain(lo)
+        cur.close = _plain(c)
+        cur.volume += v
+        cur.quote += v * c
+    return out
+
+
+def trade_rows(trades: list[tuple[int, str, str]], width_ms: int = 60_000) -> list[tuple]:
+    """Trades ``(ts_ms, price, size)`` in time order -> rows ``(open_ms, o, h, l, c, volume)``."""
+    b = CandleBuilder(width_ms)
+    rows = []
+    for ts, px, sz in trades:
+        closed = b.add(ts, px, sz)
+        if closed is not None:
+            rows.append(_as_row(closed))
+    if b.current is not None:
+        rows.append(_as_row(b.current))
+    return rows
+
+
+def _as_row(c: Candle) -> tuple:
+    return (c.start_ms, Decimal(c.open), Decimal(c.high), Decimal(c.low), Decimal(c.close), c.volume)

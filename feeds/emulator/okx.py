@@ -21,7 +21,9 @@ checksum over the true book (or sends 0, the OKX behaviour since June 2026).  ``
 already known (a re-subscription in the recording, or the start of a new ``--loop`` pass) is
 served as the update that turns the book into it, so the stream stays continuous.
 
-REST: ``/api/v5/market/books`` (the true book, ``sz`` up to 400, with ``seqId``),
+REST: ``/api/v5/market/candles`` and ``/history-candles`` (the ``--klines`` file, or candles
+built from the recorded trades; newest first, ``after``/``before`` paging as OKX),
+``/api/v5/market/books`` (the true book, ``sz`` up to 400, with ``seqId``),
 ``/api/v5/public/instruments`` (recorded, or synthesised for the recorded instruments),
 ``/api/v5/public/time``.
 """
@@ -37,7 +39,8 @@ from decimal import Decimal
 
 import orjson
 
-from feeds.emulator.candles import CandleBuilder, is_okx_candle, okx_interval
+from feeds.candlefiles import read_candle_file
+from feeds.emulator.candles import CandleBuilder, aggregate, is_okx_candle, okx_interval, trade_rows
 from feeds.emulator.source import Item
 from feeds.emulator.truebook import TrueBook, okx_checksum
 
@@ -84,6 +87,7 @@ class OkxVenue:
         self.candles: dict[tuple[str, str], CandleBuilder] = {}  # (channel, instId), derived only
         self.candle_pushed: dict[tuple[str, str], float] = {}  # last push (loop time)
         self.candle_due: set[tuple[str, str]] = set()  # a forming candle waits for its push slot
+        self.minute_rows: dict[str, list[tuple]] = {}  # REST candles: 1-minute rows per instrument
         self._prepare()
         if not self.recorded_candles:
             log.info("okx: the recording has no candle frames: candles are derived from the recorded trades")
@@ -383,6 +387,8 @@ class OkxVenue:
             return self._books(q, 5000 if path.endswith("full") else 400)
         if path == "/api/v5/public/instruments":
             return self._instruments(q)
+        if path in ("/api/v5/market/candles", "/api/v5/market/history-candles"):
+            return self._candles(q, 300 if path.endswith("/candles") else 100)
         if path == "/api/v5/public/time":
             return 200, {"code": "0", "msg": "", "data": [{"ts": _now_ms_str()}]}, {}
         return 404, {"code": "50000", "msg": f"no such endpoint {path} on the tickdesk emulator", "data": []}, {}
@@ -401,6 +407,46 @@ class OkxVenue:
             return 200, {"code": "0", "msg": "", "data": [{"asks": [], "bids": [], "ts": _now_ms_str(), "seqId": -1}]}, {}
         bids, asks = inst.book.levels(sz)
         return 200, {"code": "0", "msg": "", "data": [{"asks": asks, "bids": bids, "ts": _now_ms_str(), "seqId": inst.book.id}]}, {}
+
+    def _candles(self, q: dict, max_limit: int) -> tuple[int, object, dict]:
+        """OKX candles, newest first: ``after`` = older than, ``before`` = newer than (ms).
+        From the ``--klines`` file when given, else built from the recorded trades."""
+        inst = self.insts.get(q.get("instId") or "")
+        if inst is None:
+            return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}, {}
+        spec = okx_interval("candle" + (q.get("bar") or "1m"))
+        if spec is None:
+            return 200, {"code": "51000", "msg": "Parameter bar error", "data": []}, {}
+        try:
+            limit = max(1, min(max_limit, int(q.get("limit") or 100)))
+            after = int(q["after"]) if q.get("after") else None
+            before = int(q["before"]) if q.get("before") else None
+        except ValueError:
+            return 200, {"code": "51000", "msg": "Parameter after/before/limit error", "data": []}, {}
+        now = time.time_ns() // 1_000_000
+        out = []
+        for c in reversed(aggregate(self._minute_rows(inst.name), *spec)):
+            if (after is not None and c.start_ms >= after) or (before is not None and c.start_ms <= before):
+                continue
+            out.append(c.okx_row(c.start_ms + spec[0] <= now))
+            if len(out) >= limit:
+                break
+        return 200, {"code": "0", "msg": "", "data": out}, {}
+
+    def _minute_rows(self, name: str) -> list[tuple]:
+        rows = self.minute_rows.get(name)
+        if rows is None:
+            path = self.emu.config.klines_path
+            if path:
+                rows = self.minute_rows["*file*"] = self.minute_rows.get("*file*") or read_candle_file(path, None)
+            else:
+                trades = []
+                for it in self.emu.timeline.items:
+                    if it.kind == "trades" and it.symbol == name:
+                        trades.extend((int(t["ts"]), t["px"], t["sz"]) for t in orjson.loads(it.raw)["data"])
+                rows = trade_rows(sorted(trades, key=lambda x: x[0]))
+            self.minute_rows[name] = rows
+        return rows
 
     def _instruments(self, q: dict) -> tuple[int, object, dict]:
         inst_type = (q.get("instType") or "").upper()
