@@ -113,6 +113,10 @@ class Streaming:
         for i in range(len(bars)):
             self.update(bars.bar(i))
 
+    def run(self, bars: Bars) -> Signals:
+        """Feed every bar of ``bars`` and stack the rows (what ``vectorized`` would return)."""
+        return Signals.from_rows([self.update(bars.bar(i)) for i in range(len(bars))])
+
     def update(self, bar: Bar | Mapping[str, Any] | Sequence[Any]) -> SignalRow:
         row = self._step(as_bar(bar), commit=True)
         self.bars_seen += 1

@@ -131,6 +131,36 @@ class Signals:
         z = np.zeros(n, dtype=bool)
         return cls(n, z, z.copy(), z.copy(), z.copy())
 
+    @classmethod
+    def from_rows(cls, rows: list[SignalRow]) -> Signals:
+        """Stack streaming rows into arrays (levels never set become None)."""
+        n = len(rows)
+        flags = {f: np.fromiter((getattr(r, f) for r in rows), dtype=bool, count=n) for f in SIGNAL_FLAGS}
+        levels: dict[str, np.ndarray | None] = {}
+        for name in SIGNAL_LEVELS:
+            arr = np.fromiter((getattr(r, name) for r in rows), dtype=np.float64, count=n)
+            levels[name] = None if np.isnan(arr).all() else arr
+        keys = rows[0].plots.keys() if rows else ()
+        plots = {k: np.fromiter((r.plots[k] for r in rows), dtype=np.float64, count=n) for k in keys}
+        return cls(n, **flags, **levels, plots=plots)
+
+    def diff(self, other: Signals) -> list[str]:
+        """Names of the fields (and ``plots.<name>``) that differ; NaN equals NaN and a level
+        that is None equals one that is all NaN. Empty when the two are the same signals."""
+        if self.n != other.n:
+            return ["n"]
+        out = [f for f in SIGNAL_FLAGS if not np.array_equal(getattr(self, f), getattr(other, f))]
+        nan = np.full(self.n, math.nan)
+        for name in SIGNAL_LEVELS:
+            a, b = getattr(self, name), getattr(other, name)
+            if not np.array_equal(nan if a is None else a, nan if b is None else b, equal_nan=True):
+                out.append(name)
+        for key in sorted(self.plots.keys() | other.plots.keys()):
+            a, b = self.plots.get(key), other.plots.get(key)
+            if a is None or b is None or not np.array_equal(a, b, equal_nan=True):
+                out.append(f"plots.{key}")
+        return out
+
     def row(self, i: int) -> SignalRow:
         """Bar ``i`` as the streaming evaluator would emit it."""
         levels = {

@@ -237,6 +237,8 @@ def _structure_issues(exc: ValidationError) -> list[tuple[str, str]]:
         elif err["type"] == "string_pattern_mismatch":
             what = "a timeframe like 1m, 15m, 1h, 1d" if loc[-1] == "timeframe" else "lowercase letters, digits and _, starting with a letter or _"
             issues.append((path, f"must be {what}, got {err['input']!r}"))
+        elif err["type"] == "value_error":
+            issues.append((path, str(err["ctx"]["error"])))
         else:
             issues.append((path, f"{err['msg']}, got {err['input']!r}"))
     return list(dict.fromkeys(issues))

@@ -70,7 +70,7 @@ def ta(kind: str, func: str, title: str, doc: str, inputs: tuple[Port, ...] = SR
 
 # ------------------------------------------------------------------ rolling VWAP (composite)
 
-_VWAP_PARAMS = params_model("vwap", period=period(20, 1, 10000, "bars in the rolling window"))
+_VWAP_PARAMS = params_model("vwap", period=period(20, 2, 10000, "bars in the rolling window"))
 
 
 def _vwap_div(pv: float, v: float) -> float:
@@ -243,7 +243,7 @@ def components() -> list[Component]:
            "An ATR band that flips sides when the close crosses it; `trend` is +1 in up-trends "
            "and -1 in down-trends. A popular trailing trend filter.",
            inputs=HLC, outputs=(("line", "the SuperTrend level"), ("trend", "+1 up, -1 down")),
-           period=("timeperiod", period(10, 1)), mult=("multiplier", float_param(3.0, 0.1, 20.0, "band width in ATRs"))),
+           period=("timeperiod", period(10)), mult=("multiplier", float_param(3.0, 0.1, 20.0, "band width in ATRs"))),
         ta("stddev", "STDDEV", "Standard deviation",
            "The population standard deviation of the last `period` values, times `dev`.",
            period=("timeperiod", period(20)), dev=("nbdev", float_param(1.0, 0.01, 100.0, "multiplier"))),

@@ -305,3 +305,29 @@ def test_action_outputs_name_signals_fields() -> None:
             if port.type == "action":
                 assert port.name in SIGNAL_FLAGS + SIGNAL_LEVELS
             assert (port.type == "action") == (comp.category == "action")
+
+
+def _bound_values(comp, side: str) -> dict:
+    values = {}
+    for name, field in comp.params.model_fields.items():
+        for meta in field.metadata:
+            if side == "lo" and hasattr(meta, "ge"):
+                values[name] = meta.ge
+            if side == "hi" and hasattr(meta, "le"):
+                values[name] = meta.le
+    return values
+
+
+@pytest.mark.parametrize("side", ["lo", "hi"])
+def test_every_declared_parameter_bound_is_accepted_by_the_implementation(side: str, real: Bars) -> None:
+    """The ranges the validator allows are ranges the implementation (ta-lib) accepts."""
+    for kind, comp in REGISTRY.items():
+        params = _bound_values(comp, side)
+        if not params:
+            continue
+        inputs = _generic_inputs(kind, real)
+        out = _run_batch(kind, real, params, inputs)
+        assert len(out) == len(comp.outputs), kind
+        node = comp.stream(comp.params.model_validate(params), 60_000)
+        for i in range(30):
+            node.update(real.bar(i), *[None if x is None else x[i].item() for x in inputs])
