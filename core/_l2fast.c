@@ -1,4 +1,4 @@
-/* core._l2fast: the compiled body of core.l2book.L2Book.update (optional extension).
+/* core._l2fast: compiled bodies of core.l2book.L2Book.update / best_bid / best_ask (optional).
  *
  * Why: a depth message carries ~50 levels and the pure-Python loop costs ~300 ns a level
  * (bytecode around two or three dict operations). This is the same loop over the same
@@ -8,9 +8,13 @@
  * ends in exactly the state the Python method leaves for valid input (ints), and bad input
  * raises the same exception types.
  *
- * ``book_update`` is exported as an instance method (PyInstanceMethod), so the class body
- * can say ``update = _l2fast.book_update`` and ``book.update(...)`` binds ``self``.
- * Heap compaction (rare) calls back into the Python method ``_compact``.
+ * ``best_bid``/``best_ask`` read the top of the lazy heap, popping stale tops with heapq's own
+ * pop algorithm (so the heaps stay identical to the Python methods'); comparisons of ticks
+ * that fit 64 bits are done in C.
+ *
+ * The functions are exported as instance methods (PyInstanceMethod), so the class body can say
+ * ``update = _l2fast.book_update`` and ``book.update(...)`` binds ``self``. Heap compaction
+ * (rare) calls back into the Python method ``_compact``.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -188,6 +192,124 @@ update_one(PyObject *self, PyObject *side_name, PyObject *heap_name, PyObject *t
     return rc;
 }
 
+/* heapq.heappop(heap) for a non-empty list heap, result discarded: heapq's algorithm (move the
+ * last item to the root, sift it to a leaf by the smaller child, then back up), so the list
+ * ends exactly as heapq leaves it. */
+static int
+heap_pop_discard(PyObject *heap)
+{
+    Py_ssize_t n = PyList_GET_SIZE(heap) - 1;
+    PyObject **v = ((PyListObject *)heap)->ob_item;
+    PyObject *last = Py_NewRef(v[n]);  /* moves to the root */
+    if (PyList_SetSlice(heap, n, n + 1, NULL) < 0) {
+        Py_DECREF(last);
+        return -1;
+    }
+    if (n == 0) {
+        Py_DECREF(last);  /* the popped item was the only one */
+        return 0;
+    }
+    v = ((PyListObject *)heap)->ob_item;
+    PyObject *root = v[0];
+    v[0] = last;
+    Py_DECREF(root);
+    /* _siftup(heap, 0) */
+    Py_ssize_t pos = 0, child = 1;
+    while (child < n) {
+        Py_ssize_t right = child + 1;
+        if (right < n) {
+            int lt = less_than(v[child], v[right]);
+            if (lt < 0)
+                return -1;
+            if (PyList_GET_SIZE(heap) != n) {
+                PyErr_SetString(PyExc_RuntimeError, "list changed size during iteration");
+                return -1;
+            }
+            v = ((PyListObject *)heap)->ob_item;
+            if (!lt)
+                child = right;
+        }
+        PyObject *tmp = v[child];
+        v[child] = v[pos];
+        v[pos] = tmp;
+        pos = child;
+        child = 2 * pos + 1;
+    }
+    /* _siftdown(heap, 0, pos) */
+    while (pos > 0) {
+        Py_ssize_t parent = (pos - 1) >> 1;
+        int lt = less_than(v[pos], v[parent]);
+        if (lt < 0)
+            return -1;
+        if (PyList_GET_SIZE(heap) != n) {
+            PyErr_SetString(PyExc_RuntimeError, "list changed size during iteration");
+            return -1;
+        }
+        v = ((PyListObject *)heap)->ob_item;
+        if (!lt)
+            break;
+        PyObject *tmp = v[parent];
+        v[parent] = v[pos];
+        v[pos] = tmp;
+        pos = parent;
+    }
+    return 0;
+}
+
+/* best_bid / best_ask: the top of the lazy heap that is still a level (stale tops popped). */
+static PyObject *
+best(PyObject *self, PyObject *side_name, PyObject *heap_name, int negate)
+{
+    PyObject *side = PyObject_GetAttr(self, side_name);
+    if (side == NULL)
+        return NULL;
+    PyObject *heap = PyObject_GetAttr(self, heap_name);
+    PyObject *result = NULL;
+    if (heap == NULL)
+        goto done;
+    if (!PyList_CheckExact(heap) || !PyDict_Check(side)) {
+        PyErr_SetString(PyExc_TypeError, "L2Book heaps must be lists and sides dicts");
+        goto done;
+    }
+    while (PyList_GET_SIZE(heap) > 0) {
+        PyObject *top = PyList_GET_ITEM(heap, 0);
+        PyObject *t = negate ? PyNumber_Negative(top) : Py_NewRef(top);
+        if (t == NULL)
+            goto done;
+        int has = PyDict_Contains(side, t);
+        if (has != 0) {
+            if (has > 0)
+                result = t;
+            else
+                Py_DECREF(t);
+            goto done;
+        }
+        Py_DECREF(t);
+        if (heap_pop_discard(heap) < 0)
+            goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    Py_DECREF(side);
+    Py_XDECREF(heap);
+    return result;
+}
+
+static PyObject *
+book_best_bid(PyObject *Py_UNUSED(module), PyObject *self)
+{
+    return best(self, s_bids, s_bh, 1);
+}
+
+static PyObject *
+book_best_ask(PyObject *Py_UNUSED(module), PyObject *self)
+{
+    return best(self, s_asks, s_ah, 0);
+}
+
+PyDoc_STRVAR(book_best_bid_doc, "best_bid(self)\n--\n\nBest bid tick, or None when the side is empty.");
+PyDoc_STRVAR(book_best_ask_doc, "best_ask(self)\n--\n\nBest ask tick, or None when the side is empty.");
+
 PyDoc_STRVAR(book_update_doc,
 "update(self, bid_ticks, bid_lots, ask_ticks, ask_lots)\n--\n\n"
 "Apply one message's absolute levels in order (lots 0 removes the level); one version step.\n"
@@ -219,7 +341,11 @@ book_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     Py_RETURN_NONE;
 }
 
-static PyMethodDef update_def = {"update", (PyCFunction)(void (*)(void))book_update, METH_FASTCALL, book_update_doc};
+static PyMethodDef method_defs[] = {
+    {"book_update", (PyCFunction)(void (*)(void))book_update, METH_FASTCALL, book_update_doc},
+    {"book_best_bid", (PyCFunction)book_best_bid, METH_O, book_best_bid_doc},
+    {"book_best_ask", (PyCFunction)book_best_ask, METH_O, book_best_ask_doc},
+};
 
 static struct PyModuleDef moduledef = {
     PyModuleDef_HEAD_INIT, "core._l2fast",
@@ -245,14 +371,17 @@ PyInit__l2fast(void)
         !(s_version = PyUnicode_InternFromString("version")) || !(one = PyLong_FromLong(1)) ||
         !(s_compact = PyUnicode_InternFromString("_compact")))
         goto error;
-    PyObject *fn = PyCFunction_NewEx(&update_def, NULL, NULL);
-    if (fn == NULL)
-        goto error;
-    PyObject *meth = PyInstanceMethod_New(fn);
-    Py_DECREF(fn);
-    if (meth == NULL || PyModule_AddObject(m, "book_update", meth) < 0) {
-        Py_XDECREF(meth);
-        goto error;
+    /* Each exported as an instance method, so a class body can bind it as a method. */
+    for (size_t i = 0; i < sizeof(method_defs) / sizeof(method_defs[0]); i++) {
+        PyObject *fn = PyCFunction_NewEx(&method_defs[i], NULL, NULL);
+        if (fn == NULL)
+            goto error;
+        PyObject *meth = PyInstanceMethod_New(fn);
+        Py_DECREF(fn);
+        if (meth == NULL || PyModule_AddObject(m, method_defs[i].ml_name, meth) < 0) {
+            Py_XDECREF(meth);
+            goto error;
+        }
     }
     return m;
 error:

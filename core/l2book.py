@@ -6,9 +6,10 @@
 * Setting levels is ``dict`` work plus a ``heappush`` for a *new* price only; removals are
   lazy (a stale heap entry is dropped when it reaches the top). :meth:`L2Book.update` applies a
   whole message's levels; it is the compiled ``core._l2fast.book_update`` when that optional
-  extension is built (the same dict/heap operations in C, ~5x faster at ~50 levels a message)
-  and the pure-Python loop :meth:`L2Book.update_py` otherwise. ``UPDATE_IMPLEMENTATION`` says
-  which (``"c"`` or ``"python"``); ``TICKDESK_PURE_PYTHON=1`` forces the pure loop.
+  extension is built (the same dict/heap operations in C, ~3x faster at ~50 levels a message)
+  and the pure-Python loop :meth:`L2Book.update_py` otherwise (likewise ``best_bid``/``best_ask``
+  and their ``*_py`` twins). ``UPDATE_IMPLEMENTATION`` says which (``"c"`` or ``"python"``);
+  ``TICKDESK_PURE_PYTHON=1`` forces the pure code.
 * :meth:`best_bid` / :meth:`best_ask` are O(1) amortised; :meth:`top` is O(n + k log n).
 * ``version`` counts applied changes (a UI pulls when it moved); ``update_id`` is the
   exchange's sequence number of the last applied message (set by the feed's sync).
@@ -46,9 +47,11 @@ def pure_python_forced() -> bool:
 try:
     if pure_python_forced():
         raise ImportError(PURE_PYTHON_ENV)
+    from core._l2fast import book_best_ask as _c_best_ask
+    from core._l2fast import book_best_bid as _c_best_bid
     from core._l2fast import book_update as _c_book_update
 except ImportError:  # not built (no compiler at install time) or disabled: the pure loop
-    _c_book_update = None
+    _c_book_update = _c_best_bid = _c_best_ask = None
 
 UPDATE_IMPLEMENTATION = "python" if _c_book_update is None else "c"
 
@@ -262,7 +265,7 @@ class L2Book:
         self.update_id = None
 
     # ------------------------------------------------------------------ reads
-    def best_bid(self) -> int | None:
+    def best_bid_py(self) -> int | None:
         """Best bid tick, or None when the side is empty."""
         heap, side = self._bh, self.bids
         while heap:
@@ -272,7 +275,8 @@ class L2Book:
             heappop(heap)
         return None
 
-    def best_ask(self) -> int | None:
+    def best_ask_py(self) -> int | None:
+        """Best ask tick, or None when the side is empty."""
         heap, side = self._ah, self.asks
         while heap:
             t = heap[0]
@@ -280,6 +284,10 @@ class L2Book:
                 return t
             heappop(heap)
         return None
+
+    # The compiled twins (core/_l2fast.c: heapq's pop, C comparisons) when built.
+    best_bid = best_bid_py if _c_best_bid is None else _c_best_bid
+    best_ask = best_ask_py if _c_best_ask is None else _c_best_ask
 
     def best(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """``((bid tick, lots) | None, (ask tick, lots) | None)``."""
