@@ -9,7 +9,9 @@ replaying a journal always rebuilds the same state.
 
 from __future__ import annotations
 
+import copy
 import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -127,6 +129,77 @@ class Engine:
         except Reject as rej:
             events.append(self._reject_event(rej, op, cmd))
         return events
+
+    def precheck(self, cmd: dict) -> list[Reject]:
+        """Dry run of ``process(cmd)``: the rejects it would meet, changing nothing.
+
+        Runs the very check functions the real path runs. The first reject listed is the one
+        ``process`` would report; for new orders and modifies the list goes on with every other
+        risk check that fails too (the real path stops at the first), so a user sees all that
+        stands in the way. Empty: ``process`` would accept the command (it may still end
+        unfilled: an IOC remainder, a FOK that cannot fill, a tripped breaker).
+
+        The clock is moved to the command's time only for the duration of the checks. When
+        reaching that time would expire GTD orders or end a breaker halt, the checks run on a
+        copy advanced to it, since those change balances, open orders and trading states."""
+        try:
+            op = check_shape(cmd)
+            ts = self._command_time(cmd)
+        except Reject as rej:
+            return [rej]
+        if op not in ("new", "modify", "cancel") or self._advance_would_change(ts):
+            return self._precheck_on_copy(cmd, op, ts)
+        saved = self.now
+        self.now = ts
+        try:
+            return self._precheck_checks(op, cmd)
+        finally:
+            self.now = saved
+
+    def _advance_would_change(self, ts: int) -> bool:
+        if any(b.halted_until is not None and b.halted_until <= ts for b in self.breakers.values()):
+            return True
+        orders = self.orders
+        return any(exp <= ts and oid in orders and orders[oid].expire_ts == exp for exp, _, oid in self._gtd)
+
+    def _precheck_on_copy(self, cmd: dict, op: str, ts: int) -> list[Reject]:
+        probe = copy.deepcopy(self)
+        probe._events = []
+        probe._advance(ts)
+        if op in ("new", "modify", "cancel"):
+            return probe._precheck_checks(op, cmd)
+        events = probe.process(cmd)
+        return [Reject(e["reason"], e["message"]) for e in events[:1] if e["event"] == "rejected"]
+
+    def _precheck_checks(self, op: str, cmd: dict) -> list[Reject]:
+        try:
+            if op == "cancel":
+                self._open_order(cmd, text(cmd, "id"))
+                return []
+            if op == "modify":
+                order, inst, book, new_price, new_qty = self._parse_modify(cmd)
+                new_leaves = new_qty - (order.qty - order.leaves)
+                if new_price == order.price and new_qty < order.qty:
+                    return []
+                rejects = list(self._modify_failures(order, inst, book, new_price, new_leaves))
+                extra = self._hold_for(order, new_leaves, new_price) - order.hold
+                if extra > 0 and not self.no_risk and self.ledger.free(order.account, self._hold_asset(order)) < extra:
+                    rejects.append(Reject("INSUFFICIENT_BALANCE", "not enough available balance for the larger order"))
+                return rejects
+            order, inst = self._parse_new(cmd)
+        except Reject as rej:
+            return [rej]
+        book = self.books[inst.symbol]
+        rejects = [] if self.no_risk else list(self._pre_trade_failures(order, inst, book))
+        rejects.extend(self._placement_failures(order, inst, book))
+        if not self.no_risk:
+            try:
+                short = self._hold_failure(order, self._new_hold_units(order, inst, book))
+            except Reject as rej:
+                short = rej
+            if short is not None:
+                rejects.append(short)
+        return rejects
 
     # ================================================================ events
     def _emit(self, event: dict) -> None:
@@ -527,12 +600,9 @@ class Engine:
         sym = inst.symbol
         if not self.no_risk:
             self._pre_trade(order, inst, book)
-        if order.post_only and book.would_cross(order.side, order.price):
-            raise Reject("POST_ONLY_WOULD_TAKE", "post-only order would take liquidity")
+        _raise_first(self._placement_failures(order, inst, book))
         last = self.last_price.get(sym)
         conditional = order.type in CONDITIONAL_TYPES
-        if conditional and order.type != TRAILING_STOP_MARKET and last is not None and would_fire(order, last):
-            raise Reject("WOULD_TRIGGER_IMMEDIATELY", f"stop_price {inst.fmt_price(order.stop_price)} already reached by last trade {inst.fmt_price(last)}")
         # Balance: the last check, because it is the first mutation.
         if not self.no_risk:
             self._hold_new(order, inst, book)
@@ -549,6 +619,14 @@ class Engine:
             return
         self._execute(order, inst, book)
         self._run_triggers(sym)
+
+    def _placement_failures(self, order: Order, inst: Instrument, book: OrderBook) -> Iterator[Reject]:
+        """Checks against the book and the last price (after risk, before the balance hold)."""
+        if order.post_only and book.would_cross(order.side, order.price):
+            yield Reject("POST_ONLY_WOULD_TAKE", "post-only order would take liquidity")
+        last = self.last_price.get(inst.symbol)
+        if order.type in CONDITIONAL_TYPES and order.type != TRAILING_STOP_MARKET and last is not None and would_fire(order, last):
+            yield Reject("WOULD_TRIGGER_IMMEDIATELY", f"stop_price {inst.fmt_price(order.stop_price)} already reached by last trade {inst.fmt_price(last)}")
 
     def _accepted_event(self, order: Order, inst: Instrument) -> dict:
         ev = {
@@ -610,46 +688,53 @@ class Engine:
         )
 
     def _pre_trade(self, order: Order, inst: Instrument, book: OrderBook, replacing: Order | None = None) -> None:
-        """Every pre-trade risk check, in a fixed order; raises the first failure.
+        """Every pre-trade risk check, in a fixed order; raises the first failure."""
+        _raise_first(self._pre_trade_failures(order, inst, book, replacing))
 
+    def _pre_trade_failures(
+        self, order: Order, inst: Instrument, book: OrderBook, replacing: Order | None = None
+    ) -> Iterator[Reject]:
+        """Every pre-trade risk check, in a fixed order, yielding each failure.
+
+        The real path stops at the first (``_pre_trade``); ``precheck`` lists them all.
         ``replacing`` is the resting order a modify replaces: it is not counted twice."""
         account, sym = order.account, inst.symbol
         if not self.ledger.has_account(account):
-            raise Reject("UNKNOWN_ACCOUNT", f"account {account!r} has no funds (deposit first)")
+            yield Reject("UNKNOWN_ACCOUNT", f"account {account!r} has no funds (deposit first)")
         state = self._trading_state(account, sym)
         if state == "BREAKER":
-            raise Reject("SYMBOL_HALTED", f"{sym} is halted by its circuit breaker")
+            yield Reject("SYMBOL_HALTED", f"{sym} is halted by its circuit breaker")
         if state in ("SYMBOL_HALTED", "ACCOUNT_HALTED"):
-            raise Reject(state, f"{sym if state == 'SYMBOL_HALTED' else account} is halted")
+            yield Reject(state, f"{sym if state == 'SYMBOL_HALTED' else account} is halted")
         pos = self.positions.get((account, sym), 0)
         if state == REDUCING:
             same_side_open = self._open_qty(account, sym, order.side, replacing)
             reduces = pos * order.side < 0 and order.qty + same_side_open <= abs(pos)
             if not reduces:
-                raise Reject("REDUCE_ONLY", f"trading is REDUCING and this order would not reduce the position {inst.fmt_qty(abs(pos))}")
+                yield Reject("REDUCE_ONLY", f"trading is REDUCING and this order would not reduce the position {inst.fmt_qty(abs(pos))}")
         if order.qty < inst.min_lots:
-            raise Reject("BELOW_MIN_QTY", f"qty {inst.fmt_qty(order.qty)} is below the minimum {inst.fmt_qty(inst.min_lots)}")
+            yield Reject("BELOW_MIN_QTY", f"qty {inst.fmt_qty(order.qty)} is below the minimum {inst.fmt_qty(inst.min_lots)}")
         ref = self._reference_price(order, book)
         notional = inst.notional_units(ref, order.qty) if ref is not None else None
         if notional is not None and notional < inst.min_notional_units:
-            raise Reject("BELOW_MIN_NOTIONAL", f"notional {inst.quote.fmt(notional)} is below the minimum {inst.quote.fmt(inst.min_notional_units)}")
+            yield Reject("BELOW_MIN_NOTIONAL", f"notional {inst.quote.fmt(notional)} is below the minimum {inst.quote.fmt(inst.min_notional_units)}")
         limits = self.limits.effective(account, sym)
         if limits.band_bps is not None and order.price is not None:
             anchor = self.last_price.get(sym)
             if anchor is None and book.best_bid is not None and book.best_ask is not None:
                 anchor = (book.best_bid + book.best_ask) // 2
             if anchor is not None and abs(order.price - anchor) * 10_000 > anchor * limits.band_bps:
-                raise Reject("PRICE_OUT_OF_BAND", f"price {inst.fmt_price(order.price)} is more than {Decimal(limits.band_bps) / 100}% from the reference {inst.fmt_price(anchor)}")
+                yield Reject("PRICE_OUT_OF_BAND", f"price {inst.fmt_price(order.price)} is more than {Decimal(limits.band_bps) / 100}% from the reference {inst.fmt_price(anchor)}")
         if limits.max_order_notional is not None and notional is not None and notional > limits.max_order_notional:
-            raise Reject("MAX_ORDER_NOTIONAL", f"notional {inst.quote.fmt(notional)} exceeds the limit {inst.quote.fmt(limits.max_order_notional)}")
+            yield Reject("MAX_ORDER_NOTIONAL", f"notional {inst.quote.fmt(notional)} exceeds the limit {inst.quote.fmt(limits.max_order_notional)}")
         if replacing is None and limits.max_open_orders is not None and len(self.by_account.get(account, ())) >= limits.max_open_orders:
-            raise Reject("MAX_OPEN_ORDERS", f"{account} already has {limits.max_open_orders} open orders")
+            yield Reject("MAX_OPEN_ORDERS", f"{account} already has {limits.max_open_orders} open orders")
         if limits.max_position is not None:
             worst = pos + order.side * (order.qty + self._open_qty(account, sym, order.side, replacing))
             if abs(worst) > limits.max_position:
-                raise Reject("POSITION_LIMIT", f"position could reach {inst.fmt_qty(abs(worst))}, above the limit {inst.fmt_qty(limits.max_position)}")
+                yield Reject("POSITION_LIMIT", f"position could reach {inst.fmt_qty(abs(worst))}, above the limit {inst.fmt_qty(limits.max_position)}")
         if limits.rate_limit_orders is not None and not self.rate.allow(account, self.now, limits.rate_limit_orders, limits.rate_limit_window_ns, record=False):
-            raise Reject("RATE_LIMITED", f"{account} sent more than {limits.rate_limit_orders} orders in {limits.rate_limit_window_ns // MS} ms")
+            yield Reject("RATE_LIMITED", f"{account} sent more than {limits.rate_limit_orders} orders in {limits.rate_limit_window_ns // MS} ms")
 
     def _count_rate(self, order: Order) -> None:
         """Record an accepted order against its account's rate limit (rejects do not count)."""
@@ -659,17 +744,33 @@ class Engine:
 
     def _hold_new(self, order: Order, inst: Instrument, book: OrderBook) -> None:
         """Reserve funds for an accepted order, or reject with INSUFFICIENT_BALANCE."""
+        need = self._new_hold_units(order, inst, book)
+        if need is not None and not self._take_hold(order, need):
+            raise self._short_of(order, need)
+
+    def _new_hold_units(self, order: Order, inst: Instrument, book: OrderBook) -> int | None:
+        """Units a new order must hold (None: a market buy, which holds nothing and spends
+        from available, capped by its budget while matching; its sweep is checked here)."""
         if order.type == MARKET and order.side == BUY:
             cost = self._sweep_cost(book, order.qty)
             free = self.ledger.free(order.account, inst.quote.code)
             if cost is not None and cost > free:
                 raise Reject("INSUFFICIENT_BALANCE", f"the sweep costs about {inst.quote.fmt(cost)} {inst.quote.code}, {inst.quote.fmt(free)} available")
-            return  # a market buy spends from available, capped by its budget while matching
+            return None
         price = order.price if order.price is not None else order.stop_price
-        need = self._hold_for(order, order.qty, price)
-        if not self._take_hold(order, need):
-            asset = self.assets[self._hold_asset(order)]
-            raise Reject("INSUFFICIENT_BALANCE", f"needs {asset.fmt(need)} {asset.code}, {asset.fmt(self.ledger.free(order.account, asset.code))} available")
+        return self._hold_for(order, order.qty, price)
+
+    def _short_of(self, order: Order, need: int) -> Reject:
+        asset = self.assets[self._hold_asset(order)]
+        return Reject("INSUFFICIENT_BALANCE", f"needs {asset.fmt(need)} {asset.code}, {asset.fmt(self.ledger.free(order.account, asset.code))} available")
+
+    def _hold_failure(self, order: Order, need: int | None) -> Reject | None:
+        """What ``_take_hold(order, need)`` would refuse, without holding anything."""
+        if need is None or self.no_risk or need == 0:
+            return None
+        if self.ledger.free(order.account, self._hold_asset(order)) < need:
+            return self._short_of(order, need)
+        return None
 
     def _sweep_cost(self, book: OrderBook, lots: int) -> int | None:
         """Quote units a market buy of ``lots`` would pay against the current asks."""
@@ -877,22 +978,8 @@ class Engine:
 
     # ================================================================ modify
     def _op_modify(self, cmd: dict) -> None:
-        order = self._open_order(cmd, text(cmd, "id"))
-        inst = self.instruments[order.symbol]
-        book = self.books[order.symbol]
-        if order.type != LIMIT or order.oid not in book.orders:
-            raise Reject("NOT_MODIFIABLE", f"order {order.oid!r} is not a resting limit order")
-        try:
-            new_price = inst.price_to_ticks(cmd["price"], "price") if "price" in cmd else order.price
-            new_qty = inst.qty_to_lots(cmd["qty"], "qty") if "qty" in cmd else order.qty
-        except NumberError as exc:
-            raise Reject.from_number(exc) from None
-        filled = order.qty - order.leaves
-        if new_qty <= filled:
-            raise Reject("QTY_BELOW_FILLED", f"qty {inst.fmt_qty(new_qty)} is not above the filled {inst.fmt_qty(filled)}")
-        if new_price == order.price and new_qty == order.qty:
-            raise Reject("NO_CHANGE", "modify changes neither price nor qty")
-        new_leaves = new_qty - filled
+        order, inst, book, new_price, new_qty = self._parse_modify(cmd)
+        new_leaves = new_qty - (order.qty - order.leaves)
         if new_price == order.price and new_qty < order.qty:
             # A pure decrease keeps time priority.
             self._release(order, self._hold_for(order, order.leaves - new_leaves, order.price))
@@ -900,16 +987,7 @@ class Engine:
             order.qty = new_qty
             self._emit(self._modified_event(order, inst, "kept"))
             return
-        if not self.no_risk:
-            # The replacement is checked like a new order of the remaining quantity, with the
-            # order itself left out of the open-order counts it would otherwise double.
-            probe = Order(order.oid, order.account, order.side, new_price, new_leaves)
-            probe.symbol = order.symbol
-            self._pre_trade(probe, inst, book, replacing=order)
-        if order.post_only and new_price != order.price:
-            # Check against the book without this order (it cannot cross itself).
-            if book.would_cross(order.side, new_price):
-                raise Reject("POST_ONLY_WOULD_TAKE", "post-only order would take liquidity at the new price")
+        _raise_first(self._modify_failures(order, inst, book, new_price, new_leaves))
         need = self._hold_for(order, new_leaves, new_price)
         extra = need - order.hold
         if extra > 0 and not self._take_hold(order, extra):
@@ -927,6 +1005,38 @@ class Engine:
         self._emit(self._modified_event(order, inst, "lost"))
         self._execute(order, inst, book)
         self._run_triggers(order.symbol)
+
+    def _parse_modify(self, cmd: dict) -> tuple[Order, Instrument, OrderBook, int, int]:
+        """Shape and grid checks of a modify: (order, instrument, book, new price, new qty)."""
+        order = self._open_order(cmd, text(cmd, "id"))
+        inst = self.instruments[order.symbol]
+        book = self.books[order.symbol]
+        if order.type != LIMIT or order.oid not in book.orders:
+            raise Reject("NOT_MODIFIABLE", f"order {order.oid!r} is not a resting limit order")
+        try:
+            new_price = inst.price_to_ticks(cmd["price"], "price") if "price" in cmd else order.price
+            new_qty = inst.qty_to_lots(cmd["qty"], "qty") if "qty" in cmd else order.qty
+        except NumberError as exc:
+            raise Reject.from_number(exc) from None
+        filled = order.qty - order.leaves
+        if new_qty <= filled:
+            raise Reject("QTY_BELOW_FILLED", f"qty {inst.fmt_qty(new_qty)} is not above the filled {inst.fmt_qty(filled)}")
+        if new_price == order.price and new_qty == order.qty:
+            raise Reject("NO_CHANGE", "modify changes neither price nor qty")
+        return order, inst, book, new_price, new_qty
+
+    def _modify_failures(self, order: Order, inst: Instrument, book: OrderBook, new_price: int, new_leaves: int) -> Iterator[Reject]:
+        """Risk and book checks of a modify that loses priority (before its extra hold)."""
+        if not self.no_risk:
+            # The replacement is checked like a new order of the remaining quantity, with the
+            # order itself left out of the open-order counts it would otherwise double.
+            probe = Order(order.oid, order.account, order.side, new_price, new_leaves)
+            probe.symbol = order.symbol
+            yield from self._pre_trade_failures(probe, inst, book, replacing=order)
+        if order.post_only and new_price != order.price:
+            # Check against the book without this order (it cannot cross itself).
+            if book.would_cross(order.side, new_price):
+                yield Reject("POST_ONLY_WOULD_TAKE", "post-only order would take liquidity at the new price")
 
     def _replace_record(self, order: Order) -> Order:
         """Swap in a fresh copy of a cancelled-for-replace order (see Order.clone)."""
@@ -1019,6 +1129,12 @@ class Engine:
     def conservation(self) -> dict[str, bool]:
         """For every asset: sum over all accounts (venue included) == net deposits."""
         return {a: self.ledger.total(a) == self.ledger.deposited.get(a, 0) for a in sorted(self.ledger.assets())}
+
+
+def _raise_first(failures: Iterator[Reject]) -> None:
+    """The real path's side of a shared check: stop at the first failure."""
+    for rej in failures:
+        raise rej
 
 
 def _bps(value: object, field: str) -> int:
