@@ -273,6 +273,31 @@ class MarketStore:
         self.close()
 
 
+def write_table(table: pa.Table, path: str | Path, fmt: str) -> Path:
+    """Write an Arrow table as ``csv`` or ``parquet`` atomically (a temporary file beside
+    ``path``, then a rename): a failure leaves nothing half-written. StoreError on failure."""
+    import os
+
+    target = Path(path)
+    if fmt not in ("csv", "parquet"):
+        raise StoreError(f"export format must be csv or parquet, got {fmt!r}")
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        if fmt == "csv":
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(table, str(tmp))
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, str(tmp))
+        os.replace(tmp, target)
+    except (OSError, ValueError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {target}: {exc}") from None
+    return target
+
+
 def trades_table(rows: Iterable[Sequence[Any]]) -> pa.Table:
     """A trades batch from row tuples in ``TRADE_COLUMNS`` order (prices/qtys as Decimal or str)."""
     cols = list(zip(*rows, strict=True)) or [()] * len(TRADE_COLUMNS)

@@ -138,7 +138,8 @@ def _window(since: str | None, until: str | None) -> tuple[int | None, int | Non
 def _limited(st, sql: str, params: list, limit: int, newest: bool, order: str) -> tuple[list[str], list[tuple]]:
     """``sql`` ordered by ``order``; with a limit, the first rows (or the newest, kept ascending)."""
     if limit and newest:
-        sql = f"SELECT * FROM ({sql} ORDER BY {order} DESC LIMIT {limit}) ORDER BY {order}"
+        desc = ", ".join(f"{c.strip()} DESC" for c in order.split(","))
+        sql = f"SELECT * FROM ({sql} ORDER BY {desc} LIMIT {limit}) ORDER BY {order}"
     else:
         sql += f" ORDER BY {order}" + (f" LIMIT {limit}" if limit else "")
     cur = st.con.execute(sql, params)
@@ -333,24 +334,13 @@ def history_sql(
 
 
 def _export(table, path: Path, fmt: str) -> str:
-    """Write to a temporary file beside ``path`` and rename: a failure leaves nothing half-written."""
-    import os
+    from core.store import StoreError, write_table
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        if fmt == "csv":
-            import pyarrow.csv as pacsv
-
-            pacsv.write_csv(table, str(tmp))
-        else:
-            import pyarrow.parquet as pq
-
-            pq.write_table(table, str(tmp))
-        os.replace(tmp, path)
-    except (OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
-        fail(f"cannot write {path}: {exc}")
-    return str(path)
+        return str(write_table(table, path, fmt))
+    except StoreError as exc:
+        fail(str(exc))
+        raise  # unreachable: fail() exits
 
 
 @history_app.command("info")
