@@ -162,3 +162,27 @@ def test_store_and_events_input_errors(args, message):
     proc = run_cli("feed", "run", "--exchange", "binance", "--symbols", "BTCUSDT", *args, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"tickdesk: error: {message}"]
+
+
+def test_binance_kline_streams_become_the_stored_bars(tmp_path, shared_data):
+    """USD-M recording with ``@kline_1m``: the closed klines are the venue's bars (no bars from trades)."""
+    db = tmp_path / "market.duckdb"
+    rec = shared_data / "binance" / "BINANCE_FUTURES.ws.1.0"
+    closed = {}
+    for line in rec.read_text().splitlines():
+        if '"x":true' in line:
+            k = json.loads(line[line.index("{"):])["data"]["k"]
+            closed[k["s"]] = (k["t"] * 1_000_000, *(Decimal(k[f]) for f in "ohlcv"))
+    assert set(closed) == {"SUSHIUSDT", "CTKUSDT", "AKROUSDT", "KEEPUSDT"}
+    with emulator("--exchange", "binance", "--file", rec, "--speed", "4") as emu:
+        proc = run_cli("feed", "run", "--exchange", "binanceusdm", "--symbols", "SUSHIUSDT,CTKUSDT", "--ws-url",
+                       emu.ws_url, "--rest-url", emu.rest_url, "--seconds", "9", "--progress", "0", "--channels",
+                       "depth@100ms,aggTrade,kline_1m", "--record", tmp_path / "cap.jsonl", "--store", db, "--json",
+                       timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    store = json.loads(proc.stdout)["store"]
+    assert store["bars_from"] == {"binanceusdm": "exchange"} and store["exchange_bars"] == 2
+    con = duckdb.connect(str(db), read_only=True)
+    got = con.execute("SELECT symbol, tf, start_ns, open, high, low, close, volume, trades FROM bars ORDER BY symbol").fetchall()
+    con.close()
+    assert got == [("CTK/USDT:USDT", "1m", *closed["CTKUSDT"], None), ("SUSHI/USDT:USDT", "1m", *closed["SUSHIUSDT"], None)]
