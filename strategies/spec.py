@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from strategies.errors import SpecError, model_issues, path_str
+from strategies.errors import SpecError, path_str
 
 ID_PATTERN = r"^[a-z_][a-z0-9_]*$"
 TIMEFRAME_PATTERN = r"^[1-9][0-9]*[smhdw]$"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -91,7 +91,6 @@ class Component:
     batch: BatchFn
     stream: StreamFactory
     talib: str | None = None
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
     def output_index(self, name: str) -> int | None:
         for i, port in enumerate(self.outputs):
@@ -187,7 +186,3 @@ def shift(x: np.ndarray, k: int, fill: Any = NAN) -> np.ndarray:
     out[:k] = fill
     out[k:] = x[: len(x) - k]
     return out
-
-
-def is_nan(x: float) -> bool:
-    return x != x

@@ -52,13 +52,6 @@ def _run_stream(kind: str, bars: Bars, params: dict, inputs: list, bar_ms: int =
 
 # ------------------------------------------------------------------ ta-lib reference
 
-H, L, C, V, O = "high", "low", "close", "volume", "open"
-
-
-def _f(b: Bars, name: str) -> np.ndarray:
-    return getattr(b, name)
-
-
 # kind -> (our params, the direct ta-lib call on the bars)
 TALIB_REFERENCE = {
     "hl2": ({}, lambda b: talib.MEDPRICE(b.high, b.low)),
