@@ -186,3 +186,25 @@ def test_binance_kline_streams_become_the_stored_bars(tmp_path, shared_data):
     got = con.execute("SELECT symbol, tf, start_ns, open, high, low, close, volume, trades FROM bars ORDER BY symbol").fetchall()
     con.close()
     assert got == [("CTK/USDT:USDT", "1m", *closed["CTKUSDT"], None), ("SUSHI/USDT:USDT", "1m", *closed["SUSHIUSDT"], None)]
+
+
+def test_arbitrage_events_are_pushed_as_they_open(tmp_path, shared_data):
+    """Binance 2024 and OKX 2022 BTC/USDT are far apart: an opportunity net of fees opens at once."""
+    events_path = tmp_path / "events.jsonl"
+    with emulator("--exchange", "binance", "--file", shared_data / "binance" / BTC_2024[1], "--speed", "2", "--loop") as bn, \
+            emulator("--exchange", "okx", "--file", shared_data / "okx" / "OKX.ws.1.0", "--speed", "2", "--loop") as ox:
+        proc = run_cli(
+            "feed", "run", "--exchange", "binance,okx", "--symbols", "BTC/USDT",
+            "--ws-url", f"binance={bn.ws_url},okx={ox.ws_url}", "--rest-url", f"binance={bn.rest_url},okx={ox.rest_url}",
+            "--seconds", "3", "--progress", "0", "--taker-fee", "binance=0.001,okx=0.0008", "--events", events_path,
+            "--json", timeout=90,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cons = json.loads(proc.stdout)["consolidated"]
+    events = [json.loads(x) for x in events_path.read_text().splitlines()]
+    arb = [{k: v for k, v in e.items() if k != "ts_ns"} for e in events if e["event"].startswith("arbitrage")]
+    assert cons["opportunities"] >= 1 and arb == cons["events"]
+    first = arb[0]
+    assert first["event"] == "arbitrage_open" and first["buy_venue"] == "okx" and first["sell_venue"] == "binance"
+    net = Decimal(first["sell_price"]) * (1 - Decimal("0.001")) - Decimal(first["buy_price"]) * (1 + Decimal("0.0008"))
+    assert Decimal(first["net_per_unit"]) == net > 0
