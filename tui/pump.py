@@ -20,6 +20,10 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 
+#: After a key press, a pump tick within this many seconds yields its frame to the key.
+KEY_QUIET_S = 0.03
+
+
 class VersionGate:
     """``changed(key, version)`` is True once per new version of ``key``."""
 
@@ -53,6 +57,7 @@ class PumpedScreen(Screen):
         self._pump_timer: Timer | None = None
         self.last_pump_ms = 0.0  # wall time the last tick's pulls and redraws took
         self.pumps = 0
+        self._skipped = False
 
     def on_mount(self) -> None:
         hz = getattr(self.app, "refresh_hz", 15)
@@ -70,6 +75,14 @@ class PumpedScreen(Screen):
             self.gate.forget()
 
     def _tick(self) -> None:
+        # Input first: right after a key, leave this frame to the key's own repaint (the data
+        # redraw follows on the next tick); never skip twice in a row, so typing cannot freeze
+        # the market.
+        last_key = getattr(self.app, "last_key_at", None)
+        if last_key is not None and not self._skipped and time.perf_counter() - last_key < KEY_QUIET_S:
+            self._skipped = True
+            return
+        self._skipped = False
         clock = getattr(self.app, "wall_clock", time.perf_counter)
         t0 = clock()
         with self.app.batch_update():

@@ -71,7 +71,7 @@ def root(
             "--source",
             metavar="SPEC",
             help="Market source for the workstation: sim, binance, okx, emulator:URL or replay:FILE "
-            "(default: [ui] source, else sim).",
+            "(default: the config's ui.source, sim).",
             show_default=False,
         ),
     ] = None,
