@@ -6,7 +6,9 @@ raw, both accept ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` / ``SE
 disconnects).  REST: ``/api/v3/depth`` (``/fapi/v1/depth`` for a futures recording) serving
 the TRUE book with its ``lastUpdateId``, ``/api/v3/exchangeInfo`` (recorded, completed with
 synthesised entries for recorded symbols it lacks), ``/api/v3/klines`` (a candle file, or
-candles built from the recorded trades), ``/api/v3/ping``, ``/api/v3/time``.
+candles built from the recorded trades), ``/api/v3/ping``, ``/api/v3/time``.  A kline stream
+(``<s>@kline_<i>``) the recording lacks is built from the trades it serves
+(:class:`feeds.emulator.candles.BinanceKline`).
 
 The TRUE book of a symbol starts from the recorded REST snapshot (``lastUpdateId`` L) and
 applies every recorded depth event with ``u > L`` -- exactly the official procedure, run
@@ -23,6 +25,7 @@ from decimal import Decimal
 import orjson
 
 from feeds.candlefiles import read_candle_file
+from feeds.emulator.candles import BinanceKline, Throttle
 from feeds.emulator.source import Item
 from feeds.emulator.truebook import TrueBook
 
@@ -32,6 +35,9 @@ QUOTES = ("USDT", "FDUSD", "BUSD", "USDC", "TUSD", "BTC", "ETH", "BNB", "EUR", "
 INTERVALS_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
                 "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
                 "1d": 86_400_000}
+
+
+KLINE_MS = {"1s": 1_000, **INTERVALS_MS}
 
 
 def _now_ms() -> int:
@@ -71,6 +77,9 @@ class BinanceVenue:
         self.routes: dict[str, dict] = {}  # recorded stream -> {client: requested name}
         self.recorded_streams: set[str] = {it.stream for it in tl.items}
         self.kline_rows: list | None = None
+        self.klines: dict[str, BinanceKline] = {}  # derived kline stream -> builder
+        self.klines_by_symbol: dict[str, list[str]] = {}
+        self.kline_throttle = Throttle(self._push_kline)
         self.weight_used = 0
         self.weight_minute = 0
         self._prepare()
@@ -135,15 +144,51 @@ class BinanceVenue:
             data = orjson.loads(item.raw)
             if not self._apply_depth(s, data, loop_k):
                 return
-        elif not routes:
-            return
         else:
-            data = orjson.loads(item.raw) if (loop_k or self.emu.config.rewrite_times) else None
+            derived = self.klines_by_symbol.get(item.symbol) if kind in ("trade", "aggTrade") else None
+            if not routes and not derived:
+                return
+            data = orjson.loads(item.raw) if (loop_k or self.emu.config.rewrite_times or derived) else None
             if data is not None:
                 self._shift(s, kind, data, loop_k)
+            if derived:
+                self._klines_from(derived, data)
         if routes:
             text = item.raw if data is None else orjson.dumps(data).decode()
             self._route(item.stream, routes, text, kind == "depth", item.symbol)
+
+    # ------------------------------------------------------------------ derived klines
+    def _klines_from(self, streams: list[str], trade: dict) -> None:
+        for stream in streams:
+            b = self.klines[stream]
+            closed = b.add(trade)
+            if closed is not None:
+                self._send_kline(stream, closed)
+                self.kline_throttle.reset(stream)
+            self.kline_throttle.soon(stream, 1.0 if b.interval == "1s" else 2.0)
+
+    def _push_kline(self, stream: str) -> None:
+        b = self.klines.get(stream)
+        if b is not None and b.k is not None:
+            self._send_kline(stream, b.payload(False))
+
+    def _send_kline(self, stream: str, k: dict) -> None:
+        routes = self.routes.get(stream)
+        if routes:
+            event = {"e": "kline", "E": _now_ms(), "s": k["s"], "k": k}
+            self._route(stream, routes, orjson.dumps(event).decode(), False, k["s"])
+
+    def _derive_kline(self, stream: str) -> None:
+        """A kline stream the recording lacks: build it from the symbol's trades (once)."""
+        if stream in self.klines or stream in self.recorded_streams:
+            return
+        sym, _, rest = stream.partition("@kline_")
+        s = self.syms.get(sym.upper())
+        width = KLINE_MS.get(rest)
+        if s is None or width is None:
+            return
+        self.klines[stream] = BinanceKline(s.name, rest, width, s.qty_dp)
+        self.klines_by_symbol.setdefault(s.name, []).append(stream)
 
     def _apply_depth(self, s: _Sym, d: dict, loop_k: int) -> bool:
         """Update the true book with a recorded event; rewrite ids/times; False: not served."""
@@ -324,6 +369,8 @@ class BinanceVenue:
     def _subscribe(self, client, names: list[str]) -> None:
         for requested in names:
             rec = self._recorded_name(requested)
+            if "@kline_" in rec:
+                self._derive_kline(rec)
             client.subs[rec] = requested
             self.routes.setdefault(rec, {})[client] = requested
         self.emu.begin()
@@ -509,6 +556,7 @@ class BinanceVenue:
                 "known": s.book.known,
                 "applied": s.applied,
                 "skipped_before_snapshot": s.skipped_pre,
+                "derived_klines": self.klines_by_symbol.get(name, []),
                 "bid_levels": len(s.book.bids),
                 "ask_levels": len(s.book.asks),
                 "best_bid": bid[:2] if bid else None,

@@ -5,6 +5,10 @@ trades it serves, in the times it serves them (rewritten to the send time by def
 consumer's own trade aggregation and the pushed candles agree. Prices and volumes stay exact
 ``Decimal`` and are written back as plain strings.
 
+Binance klines (``<s>@kline_<i>`` when the recording has no kline stream for the symbol) carry
+the real fields (first/last trade id, count, taker-buy volumes) and are pushed every 2 s (1 s for
+``1s``) while forming, and once with ``x: true`` when a trade of the next interval closes them.
+
 OKX interval names (``1s 1m 3m 5m 15m 30m 1H 2H 4H 6H 12H 1D 2D 3D 5D 1W`` and the ``utc``
 variants) are bucketed as OKX does: 6H and longer align to Hong Kong time (UTC+8) unless the
 channel ends in ``utc``. Calendar months are not emulated.
@@ -12,9 +16,12 @@ channel ends in ``utc``. Calendar months are not emulated.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 _UNIT_MS = {"s": 1_000, "m": 60_000, "H": 3_600_000, "D": 86_400_000, "W": 604_800_000}
 _OKX_CANDLE = re.compile(r"^candle(\d+)([smHDW])(utc)?$")
@@ -130,3 +137,83 @@ def trade_rows(trades: list[tuple[int, str, str]], width_ms: int = 60_000) -> li
 
 def _as_row(c: Candle) -> tuple:
     return (c.start_ms, Decimal(c.open), Decimal(c.high), Decimal(c.low), Decimal(c.close), c.volume)
+
+
+class Throttle:
+    """At most one push per ``key`` every ``every`` seconds: now if the slot is free, else once
+    when it frees (later changes in between ride on that push). Runs on the emulator's loop."""
+
+    def __init__(self, push: Callable[[Any], None]) -> None:
+        self.push = push
+        self.last: dict[Any, float] = {}
+        self.due: set = set()
+
+    def soon(self, key: Any, every: float) -> None:
+        loop = asyncio.get_running_loop()
+        wait = self.last.get(key, -1e18) + every - loop.time()
+        if wait <= 0:
+            self._fire(key)
+        elif key not in self.due:
+            self.due.add(key)
+            loop.call_later(wait, self._fire, key)
+
+    def reset(self, key: Any) -> None:
+        """The next push of ``key`` may go at once (a new candle just started)."""
+        self.last.pop(key, None)
+
+    def _fire(self, key: Any) -> None:
+        self.due.discard(key)
+        self.last[key] = asyncio.get_running_loop().time()
+        self.push(key)
+
+
+class BinanceKline:
+    """One symbol's klines of one interval, built from trade / aggTrade events (Binance fields)."""
+
+    def __init__(self, symbol: str, interval: str, width_ms: int, qty_dp: int) -> None:
+        self.symbol, self.interval, self.width = symbol, interval, width_ms
+        self.q = Decimal(1).scaleb(-max(8, qty_dp))
+        self.k: dict | None = None
+        self._vals: list[Decimal] = []  # v, q, V, Q
+
+    def add(self, d: dict) -> dict | None:
+        """Add a trade event (``e`` trade or aggTrade); returns the kline it closed, else None."""
+        t = int(d["T"])
+        start = t // self.width * self.width
+        first = int(d["t"] if d["e"] == "trade" else d["f"])
+        last = int(d["t"] if d["e"] == "trade" else d["l"])
+        p, qty = Decimal(d["p"]), Decimal(d["q"])
+        closed = None
+        if self.k is not None and start > self.k["t"]:
+            closed = self.payload(True)
+            self.k = None
+        if self.k is None:
+            self.k = {"t": start, "T": start + self.width - 1, "s": self.symbol, "i": self.interval, "f": first,
+                      "L": last, "o": d["p"], "c": d["p"], "h": d["p"], "l": d["p"], "n": 0}
+            self._vals = [Decimal(0)] * 4
+        k = self.k
+        if p > Decimal(k["h"]):
+            k["h"] = d["p"]
+        if p < Decimal(k["l"]):
+            k["l"] = d["p"]
+        k["c"], k["L"] = d["p"], max(k["L"], last)
+        k["n"] += last - first + 1
+        v = self._vals
+        v[0] += qty
+        v[1] += p * qty
+        if not d["m"]:  # the buyer was the taker
+            v[2] += qty
+            v[3] += p * qty
+        return closed
+
+    def payload(self, closed: bool) -> dict:
+        k = dict(self.k)
+        v = self._vals
+        k.update({"v": _fixed(v[0], self.q), "x": closed, "q": _fixed(v[1], Decimal("1e-8")),
+                  "V": _fixed(v[2], self.q), "Q": _fixed(v[3], Decimal("1e-8")), "B": "0"})
+        order = ("t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B")
+        return {f: k[f] for f in order}
+
+
+def _fixed(x: Decimal, step: Decimal) -> str:
+    return format(x.quantize(step), "f")

@@ -40,7 +40,7 @@ from decimal import Decimal
 import orjson
 
 from feeds.candlefiles import read_candle_file
-from feeds.emulator.candles import CandleBuilder, aggregate, is_okx_candle, okx_interval, trade_rows
+from feeds.emulator.candles import CandleBuilder, Throttle, aggregate, is_okx_candle, okx_interval, trade_rows
 from feeds.emulator.source import Item
 from feeds.emulator.truebook import TrueBook, okx_checksum
 
@@ -85,8 +85,7 @@ class OkxVenue:
         self.routes: dict[tuple[str, str], set] = {}  # (channel, instId) -> clients
         self.recorded_candles = any(is_okx_candle(it.kind) for it in emu.timeline.items)
         self.candles: dict[tuple[str, str], CandleBuilder] = {}  # (channel, instId), derived only
-        self.candle_pushed: dict[tuple[str, str], float] = {}  # last push (loop time)
-        self.candle_due: set[tuple[str, str]] = set()  # a forming candle waits for its push slot
+        self.candle_throttle = Throttle(self._push_forming)  # OKX: at most one push a second
         self.minute_rows: dict[str, list[tuple]] = {}  # REST candles: 1-minute rows per instrument
         self._prepare()
         if not self.recorded_candles:
@@ -157,26 +156,13 @@ class OkxVenue:
                 closed = builder.add(int(t["ts"]), t["px"], t["sz"])
                 if closed is not None:
                     self._push_candle(key, closed.okx_row(True))
-                    self.candle_pushed[key] = 0.0  # the new candle may go out at once
-            self._candle_soon(key)
-
-    def _candle_soon(self, key: tuple[str, str]) -> None:
-        """Push the forming candle now, or when its once-a-second slot comes."""
-        loop = asyncio.get_running_loop()
-        wait = self.candle_pushed.get(key, 0.0) + 1.0 - loop.time()
-        if wait <= 0:
-            self._push_forming(key)
-        elif key not in self.candle_due:
-            self.candle_due.add(key)
-            loop.call_later(wait, self._push_forming, key)
+                    self.candle_throttle.reset(key)  # the new candle may go out at once
+            self.candle_throttle.soon(key, 1.0)
 
     def _push_forming(self, key: tuple[str, str]) -> None:
-        self.candle_due.discard(key)
         builder = self.candles.get(key)
-        if builder is None or builder.current is None:
-            return
-        self.candle_pushed[key] = asyncio.get_running_loop().time()
-        self._push_candle(key, builder.current.okx_row(False))
+        if builder is not None and builder.current is not None:
+            self._push_candle(key, builder.current.okx_row(False))
 
     def _push_candle(self, key: tuple[str, str], row: list[str]) -> None:
         clients = self.routes.get(key)

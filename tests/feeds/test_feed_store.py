@@ -208,3 +208,21 @@ def test_arbitrage_events_are_pushed_as_they_open(tmp_path, shared_data):
     assert first["event"] == "arbitrage_open" and first["buy_venue"] == "okx" and first["sell_venue"] == "binance"
     net = Decimal(first["sell_price"]) * (1 - Decimal("0.001")) - Decimal(first["buy_price"]) * (1 + Decimal("0.0008"))
     assert Decimal(first["net_per_unit"]) == net > 0
+
+
+def test_binance_klines_derived_by_the_emulator_match_the_stored_trades(tmp_path, shared_data):
+    """The 2024 recording has no kline stream: the emulator builds ``@kline_1s`` from the trades it
+    serves; the consumer stores those closed klines, each equal to SQL over the stored trades."""
+    db = tmp_path / "market.duckdb"
+    with emulator("--exchange", "binance", "--file", shared_data / "binance" / BTC_2024[1], "--speed", "4") as emu:
+        proc = _feed_run(emu, "--symbols", "BTC/USDT", "--channels", "depth@100ms,trade,kline_1s", "--record",
+                         tmp_path / "cap.jsonl", "--store", db, "--json")
+        state = emu.state()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert state["symbols"]["BTCUSDT"]["derived_klines"] == ["btcusdt@kline_1s"]
+    store = json.loads(proc.stdout)["store"]
+    assert store["bars_from"] == {"binance": "exchange"} and store["exchange_bars"] == store["bars"] >= 3
+    con = duckdb.connect(str(db), read_only=True)
+    n = _bars_match_trades(con, "binance", "BTC/USDT", "1s", 1_000_000_000, count_trades=False)
+    con.close()
+    assert n == store["bars"]
