@@ -38,7 +38,7 @@ def draw_params(draw, name: str) -> dict:
     return values
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(data=hst.data())
 def test_streaming_equals_vectorized_on_random_windows(data, bars_2021: Bars, bars_2023: Bars) -> None:
     name = data.draw(hst.sampled_from(NAMES), label="template")
@@ -106,7 +106,7 @@ def _draw_component_params(draw, comp) -> dict:
     return values
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(data=hst.data())
 def test_any_component_with_random_params_streams_like_batch(data, bars_2023: Bars) -> None:
     import talib
