@@ -11,7 +11,6 @@ import types
 import typing
 from typing import Any
 
-import annotated_types
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -40,16 +39,11 @@ def path_str(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def _bounds(info: FieldInfo) -> tuple[Any, Any]:
+    """(lower, upper) from the field's Ge/Gt/Le/Lt constraints (None where absent)."""
     lo = hi = None
     for meta in info.metadata:
-        if isinstance(meta, annotated_types.Ge):
-            lo = meta.ge
-        elif isinstance(meta, annotated_types.Gt):
-            lo = meta.gt
-        elif isinstance(meta, annotated_types.Le):
-            hi = meta.le
-        elif isinstance(meta, annotated_types.Lt):
-            hi = meta.lt
+        lo = getattr(meta, "ge", getattr(meta, "gt", lo))
+        hi = getattr(meta, "le", getattr(meta, "lt", hi))
     return lo, hi
 
 
