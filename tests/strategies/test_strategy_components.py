@@ -324,3 +324,19 @@ def test_every_declared_parameter_bound_is_accepted_by_the_implementation(side: 
         node = comp.stream(comp.params.model_validate(params), 60_000)
         for i in range(30):
             node.update(real.bar(i), *[None if x is None else x[i].item() for x in inputs])
+
+
+def test_resample_two_buckets_completing_on_one_bar_with_smoothing() -> None:
+    """After a gap, the first bar back completes the cut bucket and, being its own bucket's
+    last bar, that bucket too; the SMA over completed buckets takes both, in order (and a
+    peek on that bar must not commit either)."""
+    bars = _bars([0] * 5, ts=[0, T, 5 * T, 6 * T, 8 * T])
+    x = [10.0, 20.0, 40.0, 7.0, 9.0]
+    # buckets of 3m: [0,3) = {10, 20} cut by the gap, last = 20; [3,6) = {40} ends at 5T;
+    # [6,9) = {7, 9} ends at 8T. SMA(2) over completed: at 5T (20+40)/2, at 8T (40+9)/2
+    expected = [NAN, NAN, 30.0, 30.0, 24.5]
+    params = {"tf": "3m", "agg": "last", "smooth": 2}
+    (got,) = _run_batch("resample", bars, params, [np.array(x)])
+    assert same(got, expected)
+    rows = _run_stream("resample", bars, params, [np.array(x)])
+    assert same([r[0] for r in rows], expected)
