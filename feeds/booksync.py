@@ -210,21 +210,59 @@ class BookSync:
                 self.mismatches.append((t, mine))
 
     # ------------------------------------------------------------------ protocol
-    def on_diff(self, d: DepthDiff) -> None:  # pragma: no cover - abstract
+    def on_diff(self, d: DepthDiff) -> None:
+        self.health.events += 1
+        self._step(d)
+
+    def _step(self, d: DepthDiff) -> None:  # pragma: no cover - abstract
+        """Buffer (not synced), drop, apply, or declare a gap: the venue's continuity rule."""
         raise NotImplementedError
 
     def on_snapshot(self, s: DepthSnapshot, source: str = "rest") -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def _take_buffer(self) -> list[DepthDiff]:
+        pending = list(self.buffer)
+        self.buffer.clear()
+        self.health.buffered = 0
+        return pending
 
-class BinanceSpotSync(BookSync):
+    def _replay(self, pending: list[DepthDiff]) -> None:
+        """Step the diffs buffered before a snapshot; a gap among them keeps the rest buffered
+        for the next snapshot."""
+        for i, d in enumerate(pending):
+            self._step(d)
+            if self.state != SYNCED:
+                for rest in pending[i + 1:]:
+                    self._buffer(rest)
+                return
+
+
+class _BinanceSync(BookSync):
+    """Binance's shared snapshot procedure; subclasses say when a snapshot is too old."""
+
+    def _stale(self, s: DepthSnapshot, first: DepthDiff) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_snapshot(self, s: DepthSnapshot, source: str = "rest") -> None:
+        if self.state == SYNCED:
+            self.health.ignored_snapshots += 1
+            return
+        if self.buffer and self._stale(s, self.buffer[0]):
+            self.health.stale_snapshots += 1
+            return
+        pending = self._take_buffer()
+        if self._load(s):
+            self._replay(pending)
+
+
+class BinanceSpotSync(_BinanceSync):
     """Binance spot diff depth (official local order book procedure)."""
 
     venue = "binance"
 
-    def on_diff(self, d: DepthDiff) -> None:
-        self.health.events += 1
-        self._step(d)
+    def _stale(self, s: DepthSnapshot, first: DepthDiff) -> bool:
+        return s.update_id + 1 < first.first_id
 
     def _step(self, d: DepthDiff) -> None:
         if self.state != SYNCED:
@@ -243,36 +281,15 @@ class BinanceSpotSync(BookSync):
             return
         self._apply(d, d.last_id)
 
-    def on_snapshot(self, s: DepthSnapshot, source: str = "rest") -> None:
-        if self.state == SYNCED:
-            self.health.ignored_snapshots += 1
-            return
-        buf = self.buffer
-        if buf and s.update_id + 1 < buf[0].first_id:
-            self.health.stale_snapshots += 1
-            return
-        pending = list(buf)
-        buf.clear()
-        self.health.buffered = 0
-        if not self._load(s):
-            return
-        for i, d in enumerate(pending):
-            self._step(d)
-            if self.state != SYNCED:
-                # A gap inside the buffer: keep what follows for the next snapshot.
-                for rest in pending[i + 1:]:
-                    self._buffer(rest)
-                return
 
 
-class BinanceUsdmSync(BookSync):
+class BinanceUsdmSync(_BinanceSync):
     """Binance USD-M futures diff depth: continuity by ``pu == previous u``."""
 
     venue = "binanceusdm"
 
-    def on_diff(self, d: DepthDiff) -> None:
-        self.health.events += 1
-        self._step(d)
+    def _stale(self, s: DepthSnapshot, first: DepthDiff) -> bool:
+        return s.update_id < first.first_id and first.prev_id != s.update_id
 
     def _step(self, d: DepthDiff) -> None:
         if self.state != SYNCED:
@@ -294,25 +311,6 @@ class BinanceUsdmSync(BookSync):
             return
         self._apply(d, d.last_id)
 
-    def on_snapshot(self, s: DepthSnapshot, source: str = "rest") -> None:
-        if self.state == SYNCED:
-            self.health.ignored_snapshots += 1
-            return
-        buf = self.buffer
-        if buf and s.update_id < buf[0].first_id and buf[0].prev_id != s.update_id:
-            self.health.stale_snapshots += 1
-            return
-        pending = list(buf)
-        buf.clear()
-        self.health.buffered = 0
-        if not self._load(s):
-            return
-        for i, d in enumerate(pending):
-            self._step(d)
-            if self.state != SYNCED:
-                for rest in pending[i + 1:]:
-                    self._buffer(rest)
-                return
 
 
 class OkxSync(BookSync):
@@ -356,8 +354,7 @@ class OkxSync(BookSync):
         if source == "ws":
             if self.state == SYNCED:
                 self.health.resyncs += 1  # a new channel snapshot replaces the book
-            self.buffer.clear()
-            self.health.buffered = 0
+            self._take_buffer()  # the channel snapshot restarts the stream
             self._load_okx(s)
             return
         if self.state == SYNCED:
@@ -370,16 +367,9 @@ class OkxSync(BookSync):
         if kept and seq is not None and kept[0].prev_id is not None and kept[0].prev_id > seq:
             self.health.stale_snapshots += 1  # the snapshot is older than the first kept event
             return
-        buf.clear()
-        self.health.buffered = 0
-        if not self._load_okx(s):
-            return
-        for i, d in enumerate(kept):
-            self._step(d)
-            if self.state != SYNCED:
-                for rest in kept[i + 1:]:
-                    self._buffer(rest)
-                return
+        self._take_buffer()
+        if self._load_okx(s):
+            self._replay(kept)
 
     def _load_okx(self, s: DepthSnapshot) -> bool:
         rb, ra = s.raw
@@ -388,10 +378,6 @@ class OkxSync(BookSync):
         if not self._load(s):
             return False
         return self._verify(s.checksum)
-
-    def on_diff(self, d: DepthDiff) -> None:
-        self.health.events += 1
-        self._step(d)
 
     def _step(self, d: DepthDiff) -> None:
         if self.state != SYNCED:

@@ -149,55 +149,41 @@ class FeedSession:
         ex = rec.exchange or guess_exchange(rec.raw)
         if ex in bn.EXCHANGES:
             what, symbol = bn.rest_kind(rec.url)
-            parser = self.parser(ex)
-            try:
-                if what == "exchangeInfo":
-                    self.counts["instruments_loaded"] += parser.load_exchange_info(rec.raw)
-                elif what == "depth":
-                    if symbol is None:
-                        symbol = self._lone_waiting_symbol(ex)
-                        if symbol is None:
-                            self.counts["unassigned_snapshots"] += 1
-                            return
-                    snap = parser.parse_snapshot(rec.raw, symbol, rec.ts_ns)
-                    self.sync(snap.key).on_snapshot(snap, "rest")
-                    if self.on_event is not None:
-                        self.on_event(snap)
-                else:
-                    self.counts["rest_other"] += 1
-            except FeedParseError as exc:
-                if symbol and exc.key is None:
-                    exc.key = parser.key(symbol)
-                if retry and self._off_grid(exc):
-                    self._rest(rec, retry=False)
-                else:
-                    self._error(exc, str(exc), rec.raw)
-            except ValueError as exc:  # e.g. malformed exchangeInfo
-                self._error(None, f"REST {rec.url}: {exc}", rec.raw)
         elif ex == ox.EXCHANGE:
-            what, inst = ox.rest_kind(rec.url)
-            parser = self.parser(ex)
-            try:
-                if what == "instruments":
-                    self.counts["instruments_loaded"] += parser.load_instruments(rec.raw)
-                elif what == "books" and inst:
-                    snap = parser.parse_rest_books(rec.raw, inst, rec.ts_ns)
-                    self.sync(snap.key).on_snapshot(snap, "rest")
-                    if self.on_event is not None:
-                        self.on_event(snap)
-                else:
-                    self.counts["rest_other"] += 1
-            except FeedParseError as exc:
-                if inst and exc.key is None:
-                    exc.key = parser.key(inst)
-                if retry and self._off_grid(exc):
-                    self._rest(rec, retry=False)
-                else:
-                    self._error(exc, str(exc), rec.raw)
-            except ValueError as exc:
-                self._error(None, f"REST {rec.url}: {exc}", rec.raw)
+            what, symbol = ox.rest_kind(rec.url)
         else:
             self.counts["rest_unknown"] += 1
+            return
+        parser = self.parser(ex)
+        try:
+            if what in ("exchangeInfo", "instruments"):
+                loader = parser.load_exchange_info if what == "exchangeInfo" else parser.load_instruments
+                self.counts["instruments_loaded"] += loader(rec.raw)
+                return
+            if what == "depth" and symbol is None:
+                symbol = self._lone_waiting_symbol(ex)
+                if symbol is None:
+                    self.counts["unassigned_snapshots"] += 1
+                    return
+            if what == "depth":
+                snap = parser.parse_snapshot(rec.raw, symbol, rec.ts_ns)
+            elif what == "books" and symbol:
+                snap = parser.parse_rest_books(rec.raw, symbol, rec.ts_ns)
+            else:
+                self.counts["rest_other"] += 1
+                return
+            self.sync(snap.key).on_snapshot(snap, "rest")
+            if self.on_event is not None:
+                self.on_event(snap)
+        except FeedParseError as exc:
+            if symbol and exc.key is None:
+                exc.key = parser.key(symbol)
+            if retry and self._off_grid(exc):
+                self._rest(rec, retry=False)
+            else:
+                self._error(exc, str(exc), rec.raw)
+        except ValueError as exc:  # e.g. malformed exchangeInfo / instruments
+            self._error(None, f"REST {rec.url}: {exc}", rec.raw)
 
     def _lone_waiting_symbol(self, exchange: str) -> str | None:
         prefix = exchange + ":"
