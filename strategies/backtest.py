@@ -106,12 +106,25 @@ class Ticks:
 
 @dataclass
 class Position:
-    """The open trade plus its protective levels (ticks; None = not set)."""
+    """The open position: its entry fills (FIFO lots), protective levels (ticks; None = not set)
+    and where the fill models resume watching it.
 
-    trade: Trade
+    ``start`` is the first bar not yet watched; ``anchor`` the trailing stop's best price so far
+    (restarted at the fill price whenever the position's size changes, because the protective
+    orders are then re-placed for the new quantity).
+    """
+
+    side: int
+    lots: list[Trade]
     stop: int | None = None
     take_profit: int | None = None
     trail_ppm: int | None = None
+    start: int = 0
+    anchor: int = 0
+
+    @property
+    def qty(self) -> int:
+        return sum(t.qty for t in self.lots)
 
     @property
     def protected(self) -> bool:
@@ -136,14 +149,15 @@ class FillModel(Protocol):
     def quote(self, bar: int, side: int) -> int:
         """The price a market order at ``bar``'s open would get (used to size entries)."""
 
-    def arm(self, pos: Position) -> None:
-        """The position was just opened: place its protective orders."""
+    def arm(self, pos: Position, bar: int) -> Exit | None:
+        """The position was opened or resized at ``bar``'s open: place its protective orders
+        (an exit when a level is already through that open)."""
 
     def disarm(self, pos: Position) -> None:
-        """The position is about to be closed by a signal: drop its protective orders."""
+        """The position is about to change by a signal: drop its protective orders."""
 
-    def watch(self, pos: Position, first: int, last: int) -> Exit | None:
-        """The first protective exit within bars ``first..last`` (the entry bar is ``first``)."""
+    def watch(self, pos: Position, last: int) -> Exit | None:
+        """The first protective exit within bars ``pos.start..last``; advances ``pos.anchor``."""
 
 
 @dataclass
@@ -153,8 +167,8 @@ class BacktestResult:
     config: BacktestConfig
     grid: Grid
     bars: int
-    trades: list[Trade]  # closed round trips, in order
-    open_trade: Trade | None
+    trades: list[Trade]  # closed lots, in the order they were closed
+    open_trades: list[Trade]  # lots still open at the end (marked at the last close)
     final_cash: int  # cash units
     final_position: int  # lots
     final_equity_units: int  # cash units, position marked at the last close (ticks)
@@ -166,12 +180,19 @@ class BacktestResult:
     metrics: dict = field(default_factory=dict)
 
     @property
+    def open_trade(self) -> Trade | None:
+        """The first lot still open at the end, if any."""
+        return self.open_trades[0] if self.open_trades else None
+
+    @property
     def entries(self) -> int:
-        return len(self.trades) + (1 if self.open_trade is not None else 0)
+        """Entry fills (a lot split by a partial exit still counts once)."""
+        return len({(t.entry_bar, t.side) for t in self.trades + self.open_trades})
 
     @property
     def exits(self) -> int:
-        return len(self.trades)
+        """Exit fills."""
+        return len({(t.exit_bar, t.side) for t in self.trades})
 
     @property
     def final_equity(self) -> Decimal:
@@ -181,7 +202,7 @@ class BacktestResult:
         """The trade list with exact decimal strings (the canonical form: fingerprint, store, JSON)."""
         g, nf = self.grid, self.grid.notional_factor
         rows = []
-        for t in self.trades + ([self.open_trade] if self.open_trade is not None else []):
+        for t in self.trades + self.open_trades:
             rows.append({
                 "side": "long" if t.side == LONG else "short",
                 "qty": g.qty(t.qty),
@@ -213,10 +234,10 @@ def run_backtest(bars: Bars, signals: Signals, config: BacktestConfig | None = N
     ticks = Ticks.from_bars(bars, grid)
     ledger = Ledger(grid, grid.cash_units(config.cash), fee_rate_e8(config.fee))
     model = _fill_model(config, grid, ticks)
-    trades, open_trade = _simulate(signals, ticks, ledger, model)
-    equity, position = equity_curve(trades, open_trade, grid.cash_units(config.cash), grid, ticks, len(bars))
+    trades, open_trades = _simulate(signals, ticks, ledger, model)
+    equity, position = equity_curve(trades, open_trades, grid.cash_units(config.cash), grid, ticks, len(bars))
     result = BacktestResult(
-        config=config, grid=grid, bars=len(bars), trades=trades, open_trade=open_trade,
+        config=config, grid=grid, bars=len(bars), trades=trades, open_trades=open_trades,
         final_cash=ledger.cash, final_position=ledger.position,
         final_equity_units=ledger.equity(int(ticks.close[-1])), fees_paid=ledger.fees_paid,
         equity=equity, position=position, ts=bars.ts,
@@ -248,7 +269,7 @@ class _Cursor:
         return self.idx[pos] if pos < len(self.idx) else None
 
 
-def _simulate(signals: Signals, ticks: Ticks, ledger: Ledger, model: FillModel) -> tuple[list[Trade], Trade | None]:
+def _simulate(signals: Signals, ticks: Ticks, ledger: Ledger, model: FillModel) -> tuple[list[Trade], list[Trade]]:
     """The event loop: visits signal events and protective exits only, never every bar."""
     n = signals.n
     go_long = signals.enter_long & ~signals.enter_short
@@ -257,61 +278,97 @@ def _simulate(signals: Signals, ticks: Ticks, ledger: Ledger, model: FillModel) 
     exits = {LONG: _Cursor(signals.exit_long | go_short), SHORT: _Cursor(signals.exit_short | go_long)}
     long_entries = set(np.flatnonzero(go_long).tolist())
     reverse = {LONG: set(np.flatnonzero(go_short).tolist()), SHORT: long_entries}
-    trades: list[Trade] = []
+    sized = ~np.isnan(signals.size) if signals.size is not None else np.zeros(n, dtype=bool)
+    adds = {LONG: _Cursor(go_long & sized), SHORT: _Cursor(go_short & sized)}
+    exit_size = getattr(signals, "exit_size", None)
+    closed: list[Trade] = []
     pos: Position | None = None
     i = 0
     while True:
         if pos is None:
             k = entries.next(i)
             if k is None or k + 1 >= n:
-                return trades, None
-            pos = _open(signals, ledger, model, k, LONG if k in long_entries else SHORT)
+                return closed, []
+            side = LONG if k in long_entries else SHORT
+            pos = _enter(signals, ledger, model, k, side, None)
             if pos is None:
                 i = k + 1
                 continue
-        side, first = pos.trade.side, pos.trade.entry_bar
-        k = exits[side].next(first)
-        signal_exit = k is not None and k + 1 < n
-        last = k if signal_exit else n - 1
-        hit = model.watch(pos, first, last) if pos.protected else None
+            hit = model.arm(pos, k + 1) if pos.protected else None
+            if hit is not None:
+                _close_all(ledger, pos, hit, closed)
+                pos, i = None, k + 1
+            continue
+        side = pos.side
+        k_exit, k_add = exits[side].next(pos.start), adds[side].next(pos.start)
+        k = k_exit if k_add is None or (k_exit is not None and k_exit <= k_add) else k_add
+        event = k is not None and k + 1 < n
+        hit = model.watch(pos, k if event else n - 1) if pos.protected else None
         if hit is not None:
-            _close(ledger, pos.trade, hit.bar, hit.price, hit.reason)
-            trades.append(pos.trade)
+            _close_all(ledger, pos, hit, closed)
             pos, i = None, hit.bar
             continue
-        if not signal_exit:
-            return trades, pos.trade
-        model.disarm(pos)
-        price = model.market(k + 1, -side, pos.trade.qty)
-        _close(ledger, pos.trade, k + 1, price, "signal")
-        trades.append(pos.trade)
-        pos = None
-        i = k if k in reverse[side] else k + 1
+        if not event:
+            return closed, pos.lots
+        bar = k + 1
+        if k == k_exit:
+            lots = pos.qty
+            if exit_size is not None and k not in reverse[side] and not np.isnan(exit_size[k]):
+                lots = min(lots, int(pos.qty * min(max(float(exit_size[k]), 0.0), 1.0)))
+            if lots == pos.qty:
+                model.disarm(pos)
+                _close_all(ledger, pos, Exit(bar, model.market(bar, -side, lots), "signal"), closed)
+                pos, i = None, (k if k in reverse[side] else bar)
+                continue
+            changed = lots > 0 and _reduce(ledger, model, pos, bar, lots, closed)
+        else:
+            changed = _enter(signals, ledger, model, k, side, pos) is not None
+        pos.start = bar
+        if changed and pos.protected:
+            hit = model.arm(pos, bar)
+            if hit is not None:
+                _close_all(ledger, pos, hit, closed)
+                pos, i = None, bar
 
 
-def _open(signals: Signals, ledger: Ledger, model: FillModel, k: int, side: int) -> Position | None:
-    """Enter at bar k+1's open, sized from the cash; None when not even one lot fits."""
-    budget = ledger.cash
+def _budget(signals: Signals, ledger: Ledger, k: int, price: int) -> int:
+    """Cash units an entry at bar k+1 may spend: ``size`` of the equity (None: all of it), never
+    more than the equity not already committed (no leverage)."""
+    held = ledger.position * price * ledger.nf
+    equity = ledger.cash + held
+    free = equity - abs(held)
+    fraction = 1.0
     if signals.size is not None and not math.isnan(signals.size[k]):
         fraction = min(max(float(signals.size[k]), 0.0), 1.0)
-        budget = int(budget * fraction) if fraction < 1.0 else budget
-    lots = ledger.lots_for(budget, model.quote(k + 1, side))
+    want = equity if fraction >= 1.0 else int(equity * fraction)
+    return max(0, min(want, free))
+
+
+def _enter(signals: Signals, ledger: Ledger, model: FillModel, k: int, side: int, pos: Position | None) -> Position | None:
+    """Open (``pos`` None) or add to a position at bar k+1's open; None when not one lot fits."""
+    bar = k + 1
+    quote = model.quote(bar, side)
+    lots = ledger.lots_for(_budget(signals, ledger, k, quote), quote)
     if lots <= 0:
         return None
-    price = model.market(k + 1, side, lots)
+    if pos is not None and pos.protected:
+        model.disarm(pos)
+    price = model.market(bar, side, lots)
     fee = ledger.fill(side, price, lots)
-    trade = Trade(side, lots, k + 1, price, fee)
+    lot = Trade(side, lots, bar, price, fee)
+    if pos is not None:
+        pos.lots.append(lot)
+        pos.anchor = price
+        return pos
     if signals.stop_loss is None and signals.take_profit is None and signals.trailing_stop is None:
-        return Position(trade)
-    pos = Position(
-        trade,
+        return Position(side, [lot], start=bar, anchor=price)
+    return Position(
+        side, [lot],
         stop=_level(signals.stop_loss, k, price, -side),
         take_profit=_level(signals.take_profit, k, price, side),
         trail_ppm=_ppm(signals.trailing_stop, k),
+        start=bar, anchor=price,
     )
-    if pos.protected:
-        model.arm(pos)
-    return pos
 
 
 def _level(arr: np.ndarray | None, k: int, entry: int, direction: int) -> int | None:
@@ -337,12 +394,49 @@ def _ppm(arr: np.ndarray | None, k: int) -> int | None:
     return ppm if 0 < ppm < 1_000_000 else None
 
 
-def _close(ledger: Ledger, trade: Trade, bar: int, price: int, reason: str) -> None:
-    trade.exit_fee = ledger.fill(-trade.side, price, trade.qty)
-    trade.exit_bar, trade.exit_price, trade.reason = bar, price, reason
+def _close_all(ledger: Ledger, pos: Position, hit: Exit, closed: list[Trade]) -> None:
+    """Close every open lot of the position in one fill at ``hit``'s price."""
+    fee = ledger.fill(-pos.side, hit.price, pos.qty)
+    _settle_lots(pos.lots, fee, hit, closed)
+    pos.lots = []
 
 
-def equity_curve(trades: list[Trade], open_trade: Trade | None, initial_cash: int, grid: Grid,
+def _reduce(ledger: Ledger, model: FillModel, pos: Position, bar: int, lots: int, closed: list[Trade]) -> bool:
+    """A partial exit of ``lots`` at bar's open, closing the oldest lots first (FIFO)."""
+    if pos.protected:
+        model.disarm(pos)
+    price = model.market(bar, -pos.side, lots)
+    fee = ledger.fill(-pos.side, price, lots)
+    taken: list[Trade] = []
+    left = lots
+    while left:
+        head = pos.lots[0]
+        if head.qty <= left:
+            taken.append(pos.lots.pop(0))
+            left -= head.qty
+        else:  # split the lot; its entry fee is shared pro rata (integers, the parts sum up)
+            part_fee = head.entry_fee * left // head.qty
+            taken.append(Trade(head.side, left, head.entry_bar, head.entry_price, part_fee))
+            head.qty -= left
+            head.entry_fee -= part_fee
+            left = 0
+    _settle_lots(taken, fee, Exit(bar, price, "signal"), closed)
+    pos.anchor = price
+    return True
+
+
+def _settle_lots(lots: list[Trade], fee: int, hit: Exit, closed: list[Trade]) -> None:
+    """Mark lots closed by one fill; the fill's fee is shared pro rata by quantity."""
+    total = sum(t.qty for t in lots)
+    left = fee
+    for j, t in enumerate(lots):
+        share = left if j == len(lots) - 1 else fee * t.qty // total
+        left -= share
+        t.exit_bar, t.exit_price, t.exit_fee, t.reason = hit.bar, hit.price, share, hit.reason
+        closed.append(t)
+
+
+def equity_curve(trades: list[Trade], open_trades: list[Trade], initial_cash: int, grid: Grid,
                  ticks: Ticks, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Equity marked at each close (float, quote currency) and the signed lots held at each close.
 
@@ -352,7 +446,7 @@ def equity_curve(trades: list[Trade], open_trade: Trade | None, initial_cash: in
     unit = float(grid.unit)
     cash_delta = np.zeros(n, dtype=np.float64)
     pos_delta = np.zeros(n + 1, dtype=np.int64)
-    everything = trades + ([open_trade] if open_trade is not None else [])
+    everything = trades + open_trades
     if everything:
         t_entry = np.array([t.entry_bar for t in everything], dtype=np.int64)
         sides = np.array([t.side for t in everything], dtype=np.int64)

@@ -44,8 +44,10 @@ class BarFills:
     def market(self, bar: int, side: int, lots: int) -> int:
         return self.quote(bar, side)
 
-    def arm(self, pos: Position) -> None:
-        """Nothing to place: levels live on the position."""
+    def arm(self, pos: Position, bar: int) -> Exit | None:
+        """Nothing to place: levels live on the position (a level already through the open is
+        found by ``watch`` as a gap at that bar)."""
+        return None
 
     def disarm(self, pos: Position) -> None:
         """Nothing to cancel."""
@@ -59,40 +61,44 @@ class BarFills:
         return max(1, price + side * slip_ticks)
 
     # ---------------------------------------------------------------- protective exits
-    def watch(self, pos: Position, first: int, last: int) -> Exit | None:
-        """First stop/take-profit/trailing exit in bars ``first..last`` (conservative path)."""
-        side = pos.trade.side
+    def watch(self, pos: Position, last: int) -> Exit | None:
+        """First stop/take-profit/trailing exit in bars ``pos.start..last`` (conservative path).
+
+        A level already through a bar's open is a gap: it fills at that open. On the bar where
+        the position was just filled that cannot happen for a fresh entry (levels lie beyond the
+        entry price), but can after a resize, where it matches the engine refusing a trigger
+        that is already reached and closing at once."""
+        side, first = pos.side, pos.start
         t = self.ticks
         sl = slice(first, last + 1)
         if side == LONG:
             o, h, l, c = t.open[sl], t.high[sl], t.low[sl], t.close[sl]
-            entry, stop, target = pos.trade.entry_price, pos.stop, pos.take_profit
+            anchor, stop, target = pos.anchor, pos.stop, pos.take_profit
         else:  # mirror: a short is a long on negated prices
             o, h, l, c = -t.open[sl], -t.low[sl], -t.high[sl], -t.close[sl]
-            entry = -pos.trade.entry_price
+            anchor = -pos.anchor
             stop = -pos.stop if pos.stop is not None else None
             target = -pos.take_profit if pos.take_profit is not None else None
-        m = len(o)
-        not_first = np.ones(m, dtype=bool)
-        not_first[0] = False  # the entry bar's open is the entry itself
-        hit = np.zeros(m, dtype=bool)
+        hit = np.zeros(len(o), dtype=bool)
         stages: dict[str, np.ndarray] = {}
         if stop is not None:
-            stages["gap_stop"] = (o <= stop) & not_first
+            stages["gap_stop"] = o <= stop
             stages["stop"] = l <= stop
         if target is not None:
-            stages["gap_tp"] = (o >= target) & not_first
+            stages["gap_tp"] = o >= target
             stages["tp"] = h >= target
         trail = None
         if pos.trail_ppm is not None:
-            trail = _trail_levels(entry, o, h, c, pos.trail_ppm)
+            trail = _trail_levels(anchor, o, h, c, pos.trail_ppm)
             level_prev, level_open, level_close = trail
-            stages["gap_trail"] = (o <= level_prev) & not_first
+            stages["gap_trail"] = o <= level_prev
             stages["trail"] = l <= level_open
             stages["trail_close"] = c <= level_close
         for arr in stages.values():
             hit |= arr
         if not hit.any():
+            best = max(anchor, int(h.max())) if len(h) else anchor
+            pos.anchor = best if side == LONG else -best
             return None
         b = int(hit.argmax())
         price, reason = _resolve(b, stages, o, stop, target, trail)
@@ -102,18 +108,18 @@ class BarFills:
         return Exit(bar, self._slipped(bar, price, -side), reason)
 
 
-def _trail_levels(entry: int, o: np.ndarray, h: np.ndarray, c: np.ndarray, ppm: int):
+def _trail_levels(anchor: int, o: np.ndarray, h: np.ndarray, c: np.ndarray, ppm: int):
     """Per bar: the trailing level before the open, after the open, and after the high.
 
-    The anchor is the best price printed so far: the entry fill, then every open, high and
-    close on the (long) path; the level is ``anchor - max(1, anchor * ppm // 1e6)`` ticks (the
+    The anchor is the best price printed so far: ``anchor`` (the fill that placed the order,
+    or the best price of bars already watched), then every open, high and close on the (long) path; the level is ``anchor - max(1, anchor * ppm // 1e6)`` ticks (the
     engine's rule, on absolute prices so mirrored shorts round the same way).
     """
     prior_high = np.empty_like(h)
-    prior_high[0] = entry
+    prior_high[0] = anchor
     if len(h) > 1:
         prior_high[1:] = h[:-1]
-    anchor_prev = np.maximum.accumulate(np.maximum(prior_high, entry))
+    anchor_prev = np.maximum.accumulate(np.maximum(prior_high, anchor))
     anchor_open = np.maximum(anchor_prev, o)
     anchor_high = np.maximum(anchor_open, h)
     return (_trail_level(anchor_prev, ppm), _trail_level(anchor_open, ppm), _trail_level(anchor_high, ppm))

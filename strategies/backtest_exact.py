@@ -46,6 +46,7 @@ class EngineFills:
         self.ticks = ticks
         self._ids = 0
         self.armed: dict[str, str] = {}  # engine order id -> exit reason
+        self._filled_open = -1  # the bar whose open a market fill printed
 
     # ---------------------------------------------------------------- plumbing
     def _id(self, who: str) -> str:
@@ -95,14 +96,27 @@ class EngineFills:
         self._clear_maker()
         if sum(q for _, _, q in fills) != lots or any(p != price for _, p, _ in fills):
             raise EngineRejected(f"market {_SIDE[side]} {lots} lots at bar {bar} filled as {fills}")
+        self._filled_open = bar
         return price
 
     # ---------------------------------------------------------------- protective orders
-    def arm(self, pos: Position) -> None:
-        """Stop, take-profit, trailing stop: engine conditional orders, in that priority."""
-        close_side, lots = -pos.trade.side, pos.trade.qty
+    def arm(self, pos: Position, bar: int) -> Exit | None:
+        """Stop, take-profit, trailing stop: engine conditional orders, in that priority.
+
+        A fixed level the last price (this bar's open, just printed by the fill) has already
+        reached is one the engine refuses to place (WOULD_TRIGGER_IMMEDIATELY): as a venue's
+        triggered stop would, the position is closed at once at the market instead."""
+        close_side, lots = -pos.side, pos.qty
         fmt = self.inst.fmt_price
         self.armed.clear()
+        last = self.engine.last_price.get(self.sym)
+        for reason, level, reached in (
+            ("stop_loss", pos.stop, lambda lv: (last - lv) * pos.side <= 0),
+            ("take_profit", pos.take_profit, lambda lv: (last - lv) * pos.side >= 0),
+        ):
+            if level is not None and last is not None and reached(level):
+                self.disarm(pos)
+                return Exit(bar, self.market(bar, close_side, lots), reason)
         if pos.stop is not None:
             self._arm("stop_loss", close_side, "stop_market", lots, stop_price=fmt(pos.stop))
         if pos.take_profit is not None:
@@ -122,17 +136,17 @@ class EngineFills:
                 self._send({"op": "cancel", "id": oid, "account": BOT})
         self.armed.clear()
 
-    def watch(self, pos: Position, first: int, last: int) -> Exit | None:
+    def watch(self, pos: Position, last: int) -> Exit | None:
         """Print each bar's path until a protective order fills (or the slice ends)."""
         t = self.ticks
-        side = pos.trade.side
-        for bar in range(first, last + 1):
+        side = pos.side
+        for bar in range(pos.start, last + 1):
             o, h, l, c = int(t.open[bar]), int(t.high[bar]), int(t.low[bar]), int(t.close[bar])
             if self._quiet(l, h):
                 continue
             path = (l, h, c) if side == LONG else (h, l, c)
             current = o
-            if bar > first:  # the entry bar's open print is the entry fill itself
+            if bar != self._filled_open:  # else the open was printed by our own fill
                 hit = self._print(o, pos)
                 if hit:
                     return Exit(bar, hit[1], hit[0])
@@ -182,7 +196,7 @@ class EngineFills:
 
     def _print(self, price: int, pos: Position) -> tuple[str, int] | None:
         """Trade one lot at ``price``; returns (reason, price) when a protective order filled."""
-        close_side, lots = -pos.trade.side, pos.trade.qty
+        close_side, lots = -pos.side, pos.qty
         # Liquidity for the closing order at exactly this price, plus one lot for the print.
         self._rest(-close_side, price, lots + 1)
         events = self._order(PRINTER, close_side, "market", 1)

@@ -80,10 +80,10 @@ def test_exact_mode_fills_come_from_the_engine():
 
     price = fills.market(1, 1, 100)
     assert price == 10000 and fills.engine.positions[("bt", "BTC/USDT")] == 100
-    pos = Position(Trade(1, 100, 1, price, 0), stop=9850)
-    fills.arm(pos)
+    pos = Position(1, [Trade(1, 100, 1, price, 0)], stop=9850, start=1, anchor=price)
+    assert fills.arm(pos, 1) is None
     assert [o.type for o in fills.engine.orders.values() if o.account == "bt"] == ["stop_market"]
-    hit = fills.watch(pos, 1, 3)
+    hit = fills.watch(pos, 3)
     assert (hit.bar, hit.price, hit.reason) == (2, 9850, "stop_loss")
     assert fills.engine.positions[("bt", "BTC/USDT")] == 0  # the engine's own position record
     assert fills.engine.orders == {}  # the stop filled; no stray maker or strategy orders rest
@@ -95,4 +95,21 @@ def test_exact_and_bar_agree_on_hand_built_gaps():
     bar = run_backtest(bars, sig, BacktestConfig())
     exact = run_backtest(bars, sig, BacktestConfig(mode="exact"))
     assert bar.trades[0].exit_price == 9700
+    _same(bar, exact)
+
+
+@pytest.mark.parametrize(("template", "params"), [
+    ("grid", {"step": "0.003"}), ("dca", {}), ("rsi_guarded", {}), ("volatility_breakout", {}),
+    ("bollinger_reversion", {}),
+])
+def test_templates_agree_between_modes(candles, template, params):
+    """Scale-in/out, sized entries and protective levels from real templates, through both modes."""
+    from strategies.evaluate import vectorized
+    from strategies.spec import load_spec
+
+    part = candles.slice(0, 6_000)
+    sig = vectorized(load_spec(template, params), part)
+    bar = run_backtest(part, sig, BacktestConfig())
+    exact = run_backtest(part, sig, BacktestConfig(mode="exact"))
+    assert bar.entries > 0
     _same(bar, exact)

@@ -160,3 +160,29 @@ def test_bad_settings_are_refused_with_a_reason(kwargs, message):
 def test_signals_must_cover_the_bars():
     with pytest.raises(ValueError, match="signals cover 3 bars but the data has 5"):
         run_backtest(make_bars(FLAT), make_signals(3), CFG)
+
+
+def test_scale_in_adds_a_sized_lot_and_scale_out_closes_the_oldest_first():
+    # enter 50 % at bar 1's open (100), add 50 % of equity at bar 2's open (102, capped by the
+    # cash left), then sell half the position at bar 3's open (104), FIFO
+    sig = make_signals(5, enter_long=[0, 1], exit_long=[2], size=0.5, exit_size=0.5)
+    res = run_backtest(make_bars(FLAT), sig, CFG)
+    lot, fee = Decimal("0.00001"), Decimal("0.001")
+    q1 = (Decimal(500) / (100 * (1 + fee)) / lot).to_integral_value(ROUND_FLOOR)
+    cash = Decimal(1000) - q1 * lot * 100 * (1 + fee)
+    q2 = (cash / (102 * (1 + fee)) / lot).to_integral_value(ROUND_FLOOR)  # free cash < 50 % of equity
+    half = (q1 + q2) // 2
+    assert [(t.entry_bar, t.qty) for t in res.open_trades] == [(1, int(q1 - half)), (2, int(q2))]
+    (closed,) = res.trades
+    assert (closed.entry_bar, closed.qty, closed.exit_bar, closed.exit_price) == (1, int(half), 3, 10400)
+    assert (res.entries, res.exits) == (2, 1)
+    # entry fees split pro rata; cash and position add up to the final equity at the last close
+    assert sum(t.entry_fee for t in res.trades + res.open_trades) == sum(
+        -(-int(q * p) * 100_000 // 100_000_000) for q, p in ((q1, 100 * 1000), (q2, 102 * 1000)))
+    held = sum(t.qty for t in res.open_trades)
+    assert res.final_position == held == int(q1 + q2 - half)
+
+
+def test_entry_without_a_size_while_in_position_is_ignored():
+    res = run_backtest(make_bars(FLAT), make_signals(5, enter_long=[0, 1]), CFG)
+    assert res.entries == 1 and len(res.open_trades) == 1
