@@ -7,8 +7,14 @@ The pinned fill convention (both modes):
   ``strategies.backtest_ledger`` for the money rules);
 * one position at a time, long or short. While long, ``exit_long`` or ``enter_short`` at bar
   ``k`` closes it at bar ``k+1``'s open (``enter_short`` then also opens the short at that same
-  open: a reversal); shorts mirror this. An entry signal for the side already held is ignored;
-  ``enter_long`` and ``enter_short`` on the same bar cancel out;
+  open: a reversal); shorts mirror this. ``enter_long`` and ``enter_short`` on the same bar
+  cancel out; an exit and an entry for the held side on the same bar: the exit wins;
+* sizing: ``size`` is the fraction of equity an entry spends (NaN/None: all of it), never more
+  than the equity not already committed (no leverage). An entry *with a size* for the side
+  already held adds to the position (scale-in); one without a size is ignored. ``exit_size``
+  closes that fraction of the position (scale-out, rounded down to the lot, oldest lots first;
+  NaN: all of it). Each entry fill is a lot in the trade list; a partial exit splits a lot and
+  shares its entry fee pro rata;
 * protective exits (stop-loss, take-profit, trailing stop, distances from the entry fill price
   decided on the entry's signal bar) are honoured **intrabar** with a conservative path: for a
   long the bar goes open -> low -> high -> close (adverse extreme first), for a short open ->
@@ -17,7 +23,9 @@ The pinned fill convention (both modes):
   stop. A trailing stop's anchor is the best price printed so far on that path (the entry fill,
   then each open, extreme and close), its level ``anchor -/+ max(1 tick, anchor * pct)``;
   levels sit on the tick grid, rounded away from the entry (a stop never tighter, a target never
-  nearer than asked);
+  nearer than asked). A resize (scale-in/out) re-places the protective orders for the new
+  quantity: fixed levels keep their prices, the trailing anchor restarts at that fill, and a
+  level the open has already passed closes the position at that open;
 * equity is marked at every close; the final equity is at the last close.
 
 Two fill models implement that convention: :mod:`strategies.backtest_bar` (vectorized scans,
