@@ -27,6 +27,19 @@ static PyObject *s_bids, *s_asks, *s_bh, *s_ah, *s_version, *s_compact;
 static inline int
 less_than(PyObject *a, PyObject *b)
 {
+#if PY_VERSION_HEX < 0x030C0000
+    /* CPython 3.11's int layout (signed digit count in ob_size, 30-bit digits): ints of at
+     * most two digits (|x| < 2**60, every realistic tick) are compared without a call. */
+    if (PyLong_CheckExact(a) && PyLong_CheckExact(b)) {
+        Py_ssize_t sa = Py_SIZE(a), sb = Py_SIZE(b);
+        if (sa >= -2 && sa <= 2 && sb >= -2 && sb <= 2) {
+            const digit *da = ((PyLongObject *)a)->ob_digit, *db = ((PyLongObject *)b)->ob_digit;
+            long long x = sa == 0 ? 0 : (long long)da[0] + (sa == 2 || sa == -2 ? (long long)da[1] << PyLong_SHIFT : 0);
+            long long y = sb == 0 ? 0 : (long long)db[0] + (sb == 2 || sb == -2 ? (long long)db[1] << PyLong_SHIFT : 0);
+            return (sa < 0 ? -x : x) < (sb < 0 ? -y : y);
+        }
+    }
+#endif
     if (PyLong_CheckExact(a) && PyLong_CheckExact(b)) {
         int oa, ob;
         long long x = PyLong_AsLongLongAndOverflow(a, &oa);

@@ -159,21 +159,46 @@ shift_add(uint64_t *v, unsigned k, uint64_t add)
     return !__builtin_mul_overflow(*v, POW10[k], v) && !__builtin_add_overflow(*v, add, v);
 }
 
-/* Digits [p, ...) into *v (at most ``limit`` of them), 8 at a time when possible; returns how
- * many were taken (stops at the first non-digit or at the limit); -1 on overflow. */
+/* How many of the 8 bytes, from the first, are ASCII digits (0..8). A carry out of a byte
+ * >= 0xFA only disturbs the bytes after it, which come after a non-digit anyway. */
+static inline unsigned
+leading_digits8(uint64_t w)
+{
+    uint64_t t = (w & 0xF0F0F0F0F0F0F0F0ULL) | (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4);
+    uint64_t x = t ^ 0x3333333333333333ULL;
+    return x ? (unsigned)(__builtin_ctzll(x) >> 3) : 8;
+}
+
+/* Digits [p, ...) into *v (at most ``limit`` of them), a word of 8 bytes at a time while 8 bytes
+ * remain; returns how many were taken (it stops at the first non-digit or at the limit);
+ * -1 on overflow. */
 static inline Py_ssize_t
 take_digits(const char **pp, const char *end, Py_ssize_t limit, uint64_t *v)
 {
     const char *p = *pp;
     Py_ssize_t n = 0;
-    while (limit - n >= 8 && end - p >= 8) {
+    while (n < limit && end - p >= 8) {
         uint64_t w = load8(p);
-        if (!all_digits8(w))
-            break;
-        if (!shift_add(v, 8, value8(w)))
-            return -1;
-        p += 8;
-        n += 8;
+        unsigned k = leading_digits8(w);
+        if ((Py_ssize_t)k > limit - n)
+            k = (unsigned)(limit - n);
+        if (k == 8) {
+            if (!shift_add(v, 8, value8(w)))
+                return -1;
+            p += 8;
+            n += 8;
+            continue;
+        }
+        if (k) {
+            /* the k digits right-aligned behind '0' bytes: value8 reads them as a number */
+            uint64_t padded = (w << (8 * (8 - k))) | (0x3030303030303030ULL >> (8 * k));
+            if (!shift_add(v, k, value8(padded)))
+                return -1;
+            p += k;
+            n += k;
+        }
+        *pp = p;
+        return n;
     }
     while (n < limit && p < end && *p >= '0' && *p <= '9') {
         if (!shift_add(v, 1, (uint64_t)(*p - '0')))
