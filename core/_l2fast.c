@@ -19,6 +19,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#ifdef Py_GIL_DISABLED
+#error "relies on the GIL (module-level state); free-threaded builds use the pure-Python path"
+#endif
+
 static PyObject *heappush_fn;  /* _heapq.heappush */
 static PyObject *one;
 static PyObject *s_bids, *s_asks, *s_bh, *s_ah, *s_version, *s_compact;

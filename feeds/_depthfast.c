@@ -27,6 +27,10 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#ifdef Py_GIL_DISABLED
+#error "relies on the GIL (module-level state); free-threaded builds use the pure-Python path"
+#endif
 #include <stdint.h>
 #include <string.h>
 
