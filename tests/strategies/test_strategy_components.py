@@ -340,3 +340,41 @@ def test_resample_two_buckets_completing_on_one_bar_with_smoothing() -> None:
     assert same(got, expected)
     rows = _run_stream("resample", bars, params, [np.array(x)])
     assert same([r[0] for r in rows], expected)
+
+
+def test_non_finite_inside_a_series_is_held_before_ta_lib() -> None:
+    """A NaN inside an indicator's input (here a division by zero volume) is replaced by the
+    previous value in both evaluators, instead of ta-lib's undefined behaviour."""
+    x = np.array([NAN, 1.0, 2.0, NAN, 4.0, np.inf, 6.0])
+    held = [NAN, 1.0, 2.0, 2.0, 4.0, 4.0, 6.0]
+    bars = _bars([0.0] * 7)
+    (got,) = _run_batch("sma", bars, {"period": 2}, [x])
+    expected = talib.SMA(np.array(held), 2)
+    assert same(got, expected)
+    assert same(got, [NAN, NAN, 1.5, 2.0, 3.0, 4.0, 5.0])
+    rows = _run_stream("sma", bars, {"period": 2}, [x])
+    assert same([r[0] for r in rows], expected)
+
+
+def test_chain_through_zero_volume_bars_streams_like_batch(bars_2023: Bars) -> None:
+    """The 2023 file has 72 zero-volume bars: EMA(close / volume) meets NaNs mid-series."""
+    from strategies.evaluate import Streaming, vectorized
+    from strategies.spec import StrategySpec
+
+    zero = np.flatnonzero(bars_2023.volume == 0)
+    assert len(zero) > 0
+    start = max(0, int(zero[0]) - 300)
+    bars = bars_2023.slice(start, start + 1500)
+    spec = StrategySpec.from_dict({
+        "name": "z",
+        "nodes": [
+            {"id": "r", "kind": "div", "inputs": {"a": "close", "b": "volume"}},
+            {"id": "e", "kind": "ema", "params": {"period": 10}, "inputs": {"source": "r"}},
+            {"id": "m", "kind": "sma", "params": {"period": 30}, "inputs": {"source": "r"}},
+            {"id": "x", "kind": "cross_over", "inputs": {"a": "e", "b": "m"}},
+        ],
+        "outputs": {"enter_long": "x"},
+    })
+    sig = vectorized(spec, bars)
+    assert np.isfinite(sig.plots["e"][-100:]).all()  # not NaN for good after the first zero
+    assert sig.diff(Streaming(spec).run(bars)) == []
