@@ -15,7 +15,6 @@ Both refuse anything but one read-only statement (``core.store.check_read_only``
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -121,21 +120,13 @@ class SqlConsole:
             raise ConsoleError(f"export path {target} must end in .csv, .parquet or .pq")
         if not target.parent.is_dir():
             raise ConsoleError(f"directory {target.parent} does not exist")
+        from core.store import StoreError, write_table
+
         table = self.arrow(sql)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         try:
-            if fmt == "csv":
-                import pyarrow.csv as pacsv
-
-                pacsv.write_csv(table, str(tmp))
-            else:
-                import pyarrow.parquet as pq
-
-                pq.write_table(table, str(tmp))
-            os.replace(tmp, target)
-        except (OSError, ValueError) as exc:
-            tmp.unlink(missing_ok=True)
-            raise ConsoleError(f"cannot write {target}: {exc}") from None
+            write_table(table, target, fmt)
+        except StoreError as exc:
+            raise ConsoleError(str(exc)) from None
         return target, table.num_rows
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -75,8 +76,9 @@ def test_trades_from_a_replay_are_the_last_prints_of_the_file(run_cli, shared_da
     path = shared_data / BTC[0]
     r = _ok(run_cli("trades", "BTC/USDT", "--source", f"replay:{path}", "--limit", "7", "--json"))
     ref = _trade_frames(path)[-7:]
-    assert [(t["ts_ns"], t["price"], t["qty"], t["side"]) for t in r["trades"]] == [
-        (d["T"] * 10**6, d["p"], d["q"], "sell" if d["m"] else "buy") for d in ref]
+    assert [(t["ts_ns"], Decimal(t["price"]), Decimal(t["qty"]), t["side"]) for t in r["trades"]] == [
+        (d["T"] * 10**6, Decimal(d["p"]), Decimal(d["q"]), "sell" if d["m"] else "buy") for d in ref]
+    assert all(len(t["price"].partition(".")[2]) == 2 for t in r["trades"])  # shown on BTCUSDT's 0.01 tick
     assert r["trade_count"] == len(_trade_frames(path))
 
 
@@ -109,9 +111,9 @@ def test_five_minute_candles_from_a_replay_roll_up_the_raw_trades(run_cli, share
         by.setdefault(d["T"] * 10**6 // m5 * m5, []).append(d)
     from decimal import Decimal
 
-    ref = [(start, ts[0]["p"], max(Decimal(t["p"]) for t in ts), min(Decimal(t["p"]) for t in ts), ts[-1]["p"],
+    ref = [(start, Decimal(ts[0]["p"]), max(Decimal(t["p"]) for t in ts), min(Decimal(t["p"]) for t in ts), Decimal(ts[-1]["p"]),
             sum(Decimal(t["q"]) for t in ts), len(ts)) for start, ts in sorted(by.items())]
-    got = [(c["start_ns"], c["open"], Decimal(c["high"]), Decimal(c["low"]), c["close"], Decimal(c["volume"]), c["trades"])
+    got = [(c["start_ns"], Decimal(c["open"]), Decimal(c["high"]), Decimal(c["low"]), Decimal(c["close"]), Decimal(c["volume"]), c["trades"])
            for c in r["candles"]]
     assert got == ref
 

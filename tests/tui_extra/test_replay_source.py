@@ -72,8 +72,8 @@ def test_replay_books_equal_feed_replay(shared_data, name):
         assert s["top"] == r["best"]
         view = src.state.view(sym)
         if r["synced"] and r["best"]["bid"] is not None:
-            assert (view.best_bid, view.best_ask) == (r["best"]["bid"], r["best"]["ask"])
-            assert view.bids[0].qty == r["best"]["bid_qty"]
+            assert (Decimal(view.best_bid), Decimal(view.best_ask)) == (Decimal(r["best"]["bid"]), Decimal(r["best"]["ask"]))
+            assert Decimal(view.bids[0].qty) == Decimal(r["best"]["bid_qty"])
 
 
 def test_replay_trades_and_candles_match_the_raw_frames(shared_data):

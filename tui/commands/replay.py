@@ -103,12 +103,21 @@ def render_summary(r: dict) -> str:
 
 
 def _open_ui(ctx: typer.Context, source) -> None:
-    """The workstation on its Replay screen (textual is imported here only)."""
+    """The workstation opened on its Replay screen (textual is imported here only)."""
+    from tui.app import WorkstationApp
     from tui.commands.root import get_settings
+    from tui.keymap import KeymapError
+
+    class ReplayWorkstation(WorkstationApp):
+        DEFAULT_MODE = "replay"
 
     try:
-        from tui.app import WorkstationApp
-    except ImportError as exc:
-        fail(f"the workstation is not available in this build ({exc}); use --headless")
-    app_ = WorkstationApp(get_settings(ctx), source=source, mode="replay")
-    app_.run()
+        app_ = ReplayWorkstation(source, get_settings(ctx))
+    except (KeymapError, ValueError) as exc:
+        fail(str(exc))
+    try:
+        app_.run()
+    finally:
+        source.stop()  # idempotent: the app stops it on exit; this covers a crash before mount
+    if app_.return_code:
+        raise typer.Exit(app_.return_code)

@@ -15,14 +15,21 @@ UI pulls:
   event channel, where the journal screen shows them.
 
 Symbols are named by their unified name (``BTC/USDT``; ``BTC/USDT:USDT`` for USD-M); when two
-venues of one replay share a unified name the later one is ``BTC/USDT@okx``. Each gets a
-``core.instruments.Instrument`` on the book's exact grid (the exchange's string precision), so
-``Level.ticks`` and ``Instrument.fmt_price`` agree with the feed.
+venues of one replay share a unified name the later one is ``BTC/USDT@okx``.
+
+Price grid for display. The feed's book grid is the exchange's *string* precision (``1E-8`` for
+Binance spot), far finer than the prices actually used (BTCUSDT trades on 0.01): a ladder on a
+1E-8 grid would show empty rows. Each symbol's ``Instrument`` therefore uses the coarsest power
+of ten that divides every price seen -- the whole book at the first synced flush, then every
+published level and trade. A price off that grid (an old order on a finer tick) refines it at
+once (``MarketState.regrid`` rescales tape and candles exactly). ``Level.ticks`` are in that
+display tick; the strings are exact either way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -42,18 +49,26 @@ NS = 1_000_000_000
 _HUGE = Decimal(10) ** 12  # exchange books are not limited by the simulated venue's maxima
 
 
-def instrument_for(name: str, grid: BookGrid) -> Instrument:
-    """An ``Instrument`` on ``grid`` for display and exact conversions (no trading limits)."""
+def pow10_divisor(value: int, limit: int) -> int:
+    """The largest power of ten <= ``limit`` that divides ``value`` (1 for 0 or no such)."""
+    d = 1
+    while d * 10 <= limit and value % (d * 10) == 0:
+        d *= 10
+    return d
+
+
+def instrument_for(name: str, tick: Decimal, lot: Decimal) -> Instrument:
+    """An ``Instrument`` on ``tick``/``lot`` for display and exact conversions (no trading limits)."""
     pair = name.split("@", 1)[0].split(":", 1)[0]
     base, _, quote = pair.partition("/")
-    lot_places = decimal_places(grid.lot)
+    lot_places = decimal_places(lot)
     return Instrument(
         symbol=name,
         base=Asset(base or name, decimals=lot_places),
-        quote=Asset(quote or "?", decimals=decimal_places(grid.tick) + lot_places),
-        tick_size=grid.tick,
-        lot_size=grid.lot,
-        min_qty=grid.lot,
+        quote=Asset(quote or "?", decimals=decimal_places(tick) + lot_places),
+        tick_size=tick,
+        lot_size=lot,
+        min_qty=lot,
         min_notional=Decimal(0),
         max_qty=_HUGE,
         max_price=_HUGE,
@@ -71,7 +86,9 @@ class SymbolFeed:
     grid: BookGrid
     instrument: Instrument
     live: SymbolLive  # message counts / rate / lag samples (recorded time for a replay)
-    trades: list[dict] = field(default_factory=list)
+    scale: int = 1  # display tick = grid tick x scale (see the module docstring)
+    fitted: bool = False  # the scale was chosen from a whole synced book
+    trades: list[tuple] = field(default_factory=list)  # (ts, trade id, taker side, grid ticks, lots)
     dirty: bool = True
     first_ts: int = 0  # recorded exchange time of the first / last event
     last_ts: int = 0
@@ -142,9 +159,7 @@ class SessionPublisher:
         if ts_ex:
             sym.live.lags_ns.append(rec.ts_ns - ts_ex)
         if type(rec) is Trade:
-            g = sym.grid
-            sym.trades.append({"ts": ts, "seq": rec.trade_id, "taker_side": rec.taker_side,
-                               "price": g.fmt_price(rec.price), "qty": g.fmt_qty(rec.qty)})
+            sym.trades.append((ts, rec.trade_id, rec.taker_side, rec.price, rec.qty))
             sym.trades_total += 1
             sym.first_trade_ts = sym.first_trade_ts or ts
             sym.last_trade_ts = max(sym.last_trade_ts, ts)
@@ -158,7 +173,8 @@ class SessionPublisher:
             self.ignored.add(key)
             return None
         name = meta.unified if meta.unified not in self.by_name else f"{meta.unified}@{venue}"
-        sym = SymbolFeed(key, venue, exsym, name, meta.grid, instrument_for(name, meta.grid), SymbolLive(key, exsym, name))
+        sym = SymbolFeed(key, venue, exsym, name, meta.grid, instrument_for(name, meta.grid.tick, meta.grid.lot),
+                         SymbolLive(key, exsym, name))
         self.symbols[key] = sym
         self.by_name[name] = sym
         return sym
@@ -180,11 +196,20 @@ class SessionPublisher:
                 meta = self.session.parser(sym.venue).symbols.get(sym.exchange_symbol)
                 if meta is not None and meta.grid != sym.grid:
                     self._regrid(sym, meta.grid)
-                # Only the top levels are copied, under the lock; formatting happens outside it.
-                book = _Top(sync.book.version, *sync.book.top(self.state.depth)) if sync.synced else _EMPTY
                 trades, sym.trades = sym.trades, []
+                if sync.synced:
+                    if not sym.fitted:
+                        self._fit(sym, [*sync.book.bids, *sync.book.asks, *(t[3] for t in trades)])
+                    bids, asks = sync.book.top(self.state.depth)
+                    self._fit(sym, [t for t, _ in bids] + [t for t, _ in asks] + [t[3] for t in trades])
+                    k = sym.scale
+                    # Only the top levels are copied, under the lock; formatting happens outside it.
+                    book = _Top(sync.book.version, [(t // k, q) for t, q in bids], [(t // k, q) for t, q in asks])
+                else:
+                    self._fit(sym, [t[3] for t in trades])
+                    book = _EMPTY  # an unsynced book shows nothing (never a half-built book)
                 events.extend(self._feed_events(sym, sync))
-                work.append((sym.instrument, book, trades))
+                work.append((sym.instrument, book, self._trade_dicts(sym, trades)))
         n = 0
         for instrument, book, trades in work:
             if self.state.publish_l2(instrument, book, trades, ts) is not None:
@@ -193,12 +218,42 @@ class SessionPublisher:
             self.state.post_event(ev)
         return n
 
+    @staticmethod
+    def _trade_dicts(sym: SymbolFeed, trades: list[tuple]) -> list[dict]:
+        fp, fq, k = sym.instrument.fmt_price, sym.instrument.fmt_qty, sym.scale
+        return [{"ts": ts, "seq": tid, "taker_side": side, "price": fp(p // k), "qty": fq(q)} for ts, tid, side, p, q in trades]
+
+    def _fit(self, sym: SymbolFeed, ticks: list[int]) -> None:
+        """Coarsen the display tick from a whole book (first time), or refine it for a price
+        off it; the MarketState follows exactly."""
+        if not ticks:
+            return
+        if not sym.fitted:
+            scale = pow10_divisor(math.gcd(*ticks), 10**18)
+            sym.fitted = True
+        else:
+            k = sym.scale
+            if all(t % k == 0 for t in ticks):
+                return
+            scale = pow10_divisor(math.gcd(k, *ticks), k)
+        if scale == sym.scale:
+            return
+        old = sym.scale
+        sym.scale = scale
+        sym.instrument = instrument_for(sym.name, sym.grid.tick * scale, sym.grid.lot)
+        # Refining multiplies what was published; the first (coarsening) fit comes before any
+        # price was published for the symbol (only empty books), so swapping is exact.
+        self.state.regrid(sym.instrument, old // scale if scale < old else 1, 1)
+
     def _regrid(self, sym: SymbolFeed, grid: BookGrid) -> None:
-        """The session moved the symbol to a finer grid: follow it (exact integer factors)."""
+        """The session moved the symbol to a finer grid (an off-grid string): the same display
+        tick is ``scale`` x more grid ticks; a finer lot rescales the published quantities."""
         fp, fq = int(sym.grid.tick / grid.tick), int(sym.grid.lot / grid.lot)
         sym.grid = grid
-        sym.instrument = instrument_for(sym.name, grid)
-        self.state.regrid(sym.instrument, fp, fq)
+        sym.scale *= fp
+        if fq != 1:
+            sym.instrument = instrument_for(sym.name, grid.tick * sym.scale, grid.lot)
+            self.state.regrid(sym.instrument, 1, fq)
 
     def _feed_events(self, sym: SymbolFeed, sync) -> list[dict]:
         """Discrete events for counters that moved since the last flush."""
