@@ -242,7 +242,10 @@ def run_backtest(bars: Bars, signals: Signals, config: BacktestConfig | None = N
     ticks = Ticks.from_bars(bars, grid)
     ledger = Ledger(grid, grid.cash_units(config.cash), fee_rate_e8(config.fee))
     model = _fill_model(config, grid, ticks)
-    trades, open_trades = _simulate(signals, ticks, ledger, model)
+    if _plain(signals, config):
+        trades, open_trades = _simulate_plain(signals, ticks, ledger)
+    else:
+        trades, open_trades = _simulate(signals, ticks, ledger, model)
     equity, position = equity_curve(trades, open_trades, grid.cash_units(config.cash), grid, ticks, len(bars))
     result = BacktestResult(
         config=config, grid=grid, bars=len(bars), trades=trades, open_trades=open_trades,
@@ -337,6 +340,54 @@ def _simulate(signals: Signals, ticks: Ticks, ledger: Ledger, model: FillModel) 
             if hit is not None:
                 _close_all(ledger, pos, hit, closed)
                 pos, i = None, bar
+
+
+def _unset(arr: np.ndarray | None) -> bool:
+    return arr is None or bool(np.isnan(arr).all())
+
+
+def _plain(signals: Signals, config: BacktestConfig) -> bool:
+    """Bar mode without slippage, sizes, protective levels or partial exits: the fast path."""
+    return (config.mode == "bar" and not config.slippage_bps and not config.slippage_range
+            and all(_unset(getattr(signals, name, None))
+                    for name in ("size", "stop_loss", "take_profit", "trailing_stop", "exit_size")))
+
+
+def _simulate_plain(signals: Signals, ticks: Ticks, ledger: Ledger) -> tuple[list[Trade], list[Trade]]:
+    """``_simulate`` for all-cash market orders at the next open only (the common case, e.g.
+    sma_cross): one pass over the signal bars with plain lists, same rules and same ledger.
+    A test checks it equals the general loop on random long/short/reversal signals."""
+    n = signals.n
+    go_long = signals.enter_long & ~signals.enter_short
+    go_short = signals.enter_short & ~signals.enter_long
+    ev = np.flatnonzero(go_long | go_short | signals.exit_long | signals.exit_short)
+    ev = ev[ev + 1 < n]
+    gl, gs, xl, xs = (a[ev].tolist() for a in (go_long, go_short, signals.exit_long, signals.exit_short))
+    opens = ticks.open[ev + 1].tolist()
+    bars = (ev + 1).tolist()
+    closed: list[Trade] = []
+    lots_for, fill = ledger.lots_for, ledger.fill
+    trade: Trade | None = None
+    for j in range(len(bars)):
+        if trade is not None:
+            side = trade.side
+            if side == LONG and (xl[j] or gs[j]) or side == SHORT and (xs[j] or gl[j]):
+                price = opens[j]
+                trade.exit_fee = fill(-side, price, trade.qty)
+                trade.exit_bar, trade.exit_price, trade.reason = bars[j], price, "signal"
+                closed.append(trade)
+                trade = None
+                if not (gs[j] if side == LONG else gl[j]):
+                    continue
+            else:
+                continue
+        if gl[j] or gs[j]:
+            side = LONG if gl[j] else SHORT
+            price = opens[j]
+            lots = lots_for(ledger.cash, price)
+            if lots > 0:
+                trade = Trade(side, lots, bars[j], price, fill(side, price, lots))
+    return closed, ([trade] if trade is not None else [])
 
 
 def _budget(signals: Signals, ledger: Ledger, k: int, price: int) -> int:
@@ -448,26 +499,25 @@ def equity_curve(trades: list[Trade], open_trades: list[Trade], initial_cash: in
                  ticks: Ticks, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Equity marked at each close (float, quote currency) and the signed lots held at each close.
 
-    Built from the trade list with cumulative sums: O(bars) numpy, no per-bar Python.
+    Built from the trade list with bincounts and cumulative sums: O(bars) numpy, one Python
+    pass over the trades.
     """
     nf = grid.notional_factor
     unit = float(grid.unit)
-    cash_delta = np.zeros(n, dtype=np.float64)
-    pos_delta = np.zeros(n + 1, dtype=np.int64)
     everything = trades + open_trades
-    if everything:
-        t_entry = np.array([t.entry_bar for t in everything], dtype=np.int64)
-        sides = np.array([t.side for t in everything], dtype=np.int64)
-        qty = np.array([t.qty for t in everything], dtype=np.int64)
-        entry_cash = np.array([-t.side * t.qty * t.entry_price * nf - t.entry_fee for t in everything], dtype=np.float64)
-        np.add.at(cash_delta, t_entry, entry_cash * unit)
-        np.add.at(pos_delta, t_entry, sides * qty)
-    if trades:
-        t_exit = np.array([t.exit_bar for t in trades], dtype=np.int64)
-        exit_cash = np.array([t.side * t.qty * t.exit_price * nf - t.exit_fee for t in trades], dtype=np.float64)
-        np.add.at(cash_delta, t_exit, exit_cash * unit)
-        np.add.at(pos_delta, t_exit, -np.array([t.side * t.qty for t in trades], dtype=np.int64))
-    cash = initial_cash * unit + np.cumsum(cash_delta)
-    position = np.cumsum(pos_delta[:n])
-    equity = cash + position * float(grid.lot) * (ticks.close * float(grid.tick))
+    at, cash, lots = [], [], []
+    for t in everything:
+        signed = t.side * t.qty
+        at.append(t.entry_bar)
+        cash.append(-signed * t.entry_price * nf - t.entry_fee)
+        lots.append(signed)
+        if t.exit_price is not None:
+            at.append(t.exit_bar)
+            cash.append(signed * t.exit_price * nf - t.exit_fee)
+            lots.append(-signed)
+    where = np.array(at, dtype=np.int64)
+    cash_delta = np.bincount(where, weights=np.array(cash, dtype=np.float64), minlength=n)[:n] * unit
+    pos_delta = np.bincount(where, weights=np.array(lots, dtype=np.float64), minlength=n)[:n]
+    position = np.rint(np.cumsum(pos_delta)).astype(np.int64)
+    equity = initial_cash * unit + np.cumsum(cash_delta) + position * float(grid.lot) * (ticks.close * float(grid.tick))
     return equity, position

@@ -186,3 +186,28 @@ def test_scale_in_adds_a_sized_lot_and_scale_out_closes_the_oldest_first():
 def test_entry_without_a_size_while_in_position_is_ignored():
     res = run_backtest(make_bars(FLAT), make_signals(5, enter_long=[0, 1]), CFG)
     assert res.entries == 1 and len(res.open_trades) == 1
+
+
+def test_fast_path_equals_the_general_loop_on_random_signals():
+    from strategies.backtest import Ticks, _simulate, _simulate_plain
+    from strategies.backtest_bar import BarFills
+    from strategies.backtest_ledger import Ledger, fee_rate_e8
+    from strategies.signals import Signals
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.003, n)))
+    bars = make_bars([(c, c * 1.002, c * 0.998, c) for c in close])
+    grid = CFG.grid()
+    ticks = Ticks.from_bars(bars, grid)
+    for _ in range(5):
+        flags = [rng.random(n) < p for p in (0.03, 0.03, 0.02, 0.02)]
+        sig = Signals(n, *flags)
+        runs = []
+        for sim in ("plain", "general"):
+            ledger = Ledger(grid, grid.cash_units(CFG.cash), fee_rate_e8(CFG.fee))
+            out = _simulate_plain(sig, ticks, ledger) if sim == "plain" else _simulate(sig, ticks, ledger, BarFills(grid, ticks))
+            runs.append((out, ledger.cash, ledger.position))
+        (a, cash_a, pos_a), (b, cash_b, pos_b) = runs
+        assert a[0] == b[0] and a[1] == b[1] and (cash_a, pos_a) == (cash_b, pos_b)
+        assert {t.side for t in a[0]} == {1, -1}
