@@ -193,3 +193,16 @@ def test_missing_store_data_is_named(run_cli, store_env):
     assert code != 0 and "market store" in err
     code, _, err = run_cli("backtest", "--strategy", "sma_cross", "--data", "store:binance", env=store_env)
     assert code != 0 and "store:VENUE:SYMBOL:TF" in err
+
+
+def test_a_store_held_by_another_process_is_named_and_no_store_still_works(run_cli, kline_path, store_env):
+    from core.store import MarketStore
+
+    db = Path(store_env["TICKDESK_PATHS__DATA_DIR"]) / "market.duckdb"
+    with MarketStore(db):  # this test process owns the file
+        code, out, err = run_cli("backtest", "--strategy", "sma_cross", "--data", kline_path, "--json", env=store_env)
+        assert code != 0 and out == ""
+        assert "results not stored" in err and "--no-store" in err and len(err.strip().splitlines()) == 1
+        code, out, err = run_cli("backtest", "--strategy", "sma_cross", "--data", kline_path, "--json", "--no-store",
+                                 env=store_env)
+        assert code == 0, err
