@@ -90,6 +90,7 @@ async def test_health_screen_rows_match_the_source(shared_data, tmp_path):
             assert _cells(screen.query_one(DataTable)) == [list(health_cells(k, health[k])) for k in sorted(health)]
             row = health["okx:BTC/USDT"]
             assert (row["state"], row["gaps"], row["resyncs"], row["checksum_ok"], row["checksum_bad"]) == ("synced", 0, 0, 98, 0)
+            assert 0 <= row["last_update_age_ms"] <= (src.replay.position_ns - src.replay.start_ns) / 1e6
             assert screen.stale_keys == {k for k, r in health.items() if is_stale(r)}
             assert "Feed health: replay:" in str(screen.query_one("#health-title", Static).render())
     finally:

@@ -291,7 +291,7 @@ def health_row(sym: SymbolFeed, rep: dict, now_ns: int) -> dict:
     ``state``, ``msgs_per_s``, ``gaps``, ``resyncs``, ``checksum_ok``/``checksum_bad``,
     ``lag_ms`` (percentiles of receive time minus exchange time), ``last_update_age_ms``,
     ``stale_now``, ``reconnects``."""
-    last = rep.get("last_ex_ts_ns") or sym.last_ts
+    last = rep.get("last_ts_ns")  # receive time, on the same clock as ``now_ns`` (wall or replay)
     return {
         "exchange": sym.venue,
         "symbol": sym.name,
