@@ -133,13 +133,13 @@ class CandleChart(Widget, can_focus=True):
     CandleChart > .candles--overlay-4 { color: $warning; }
     """
     BINDINGS = [
-        Binding("left,h", "scroll_bars(1)", "Older", show=False, id="chart.older"),
-        Binding("right,l", "scroll_bars(-1)", "Newer", show=False, id="chart.newer"),
+        Binding("left", "scroll_bars(1)", "Older", show=False, id="chart.older"),
+        Binding("right", "scroll_bars(-1)", "Newer", show=False, id="chart.newer"),
         Binding("pageup", "page(1)", "Page older", show=False, id="chart.page-older"),
         Binding("pagedown", "page(-1)", "Page newer", show=False, id="chart.page-newer"),
         Binding("end", "live", "Live", id="chart.live"),
-        Binding("t,right_square_bracket", "cycle_timeframe(1)", "Timeframe", id="chart.timeframe-next"),
-        Binding("T,left_square_bracket", "cycle_timeframe(-1)", "Timeframe back", show=False, id="chart.timeframe-prev"),
+        Binding("t", "cycle_timeframe(1)", "Timeframe", id="chart.timeframe-next"),
+        Binding("T", "cycle_timeframe(-1)", "Timeframe back", show=False, id="chart.timeframe-prev"),
     ]
 
     timeframe: reactive[str] = reactive("1m")
