@@ -34,7 +34,7 @@ import numpy as np
 from strategies.backtest import BacktestConfig, BacktestResult, run_backtest
 from strategies.backtest_report import StrategyError, evaluate, load_strategy
 from strategies.data import LoadedData, load
-from strategies.signals import SIGNAL_FLAGS, SIGNAL_LEVELS, Bars, Signals
+from strategies.signals import SIGNAL_FLAGS, SIGNAL_LEVELS, Signals
 
 LOWER_IS_BETTER = {"max_drawdown", "max_drawdown_bars"}
 SUMMARY = ("total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate", "profit_factor",
@@ -138,10 +138,6 @@ def slice_signals(sig: Signals, start: int, stop: int) -> Signals:
     return Signals(stop - start, *(getattr(sig, f)[start:stop] for f in SIGNAL_FLAGS), **levels)
 
 
-def _slice_bars(bars: Bars, start: int, stop: int) -> Bars:
-    return bars.slice(start, stop)
-
-
 def metric_value(metrics: dict, metric: str) -> float | None:
     v = metrics.get(metric)
     return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
@@ -163,7 +159,7 @@ def evaluate_combo(job: SweepJob, params: dict[str, str]) -> dict:
     if job.folds:
         bounds = fold_bounds(len(data.bars), job.folds)
         row["in_sample"] = [
-            metric_value(run_backtest(_slice_bars(data.bars, a, b), slice_signals(signals, a, b), job.config).metrics,
+            metric_value(run_backtest(data.bars.slice(a, b), slice_signals(signals, a, b), job.config).metrics,
                          job.metric)
             for a, b in bounds[:-1]
         ]
@@ -176,7 +172,7 @@ def evaluate_out_of_sample(job: SweepJob, fold: int, params: dict[str, str]) -> 
     bounds = fold_bounds(len(data.bars), job.folds)
     a, b = bounds[fold + 1]
     signals = evaluate(load_strategy(job.strategy, params), data.bars)
-    res = run_backtest(_slice_bars(data.bars, a, b), slice_signals(signals, a, b), job.config)
+    res = run_backtest(data.bars.slice(a, b), slice_signals(signals, a, b), job.config)
     return {k: res.metrics.get(k) for k in SUMMARY}
 
 
