@@ -26,9 +26,15 @@ def view_with(c1m=(), c1s=(), version=1):
     return dataclasses.replace(base, candles_1m=tuple(c1m), candles_1s=tuple(c1s))
 
 
-def column(chart: CandleChart, x: int) -> list[str]:
+def column(chart: CandleChart, bar: int) -> list[str]:
+    """The price-pane glyphs of bar index ``bar`` (bars are right-aligned: see ``x0``)."""
     price_rows, _, _ = chart._panes()
+    x = chart.x0 + bar - chart.first_visible
     return [chart._lines[1 + r][x][0] for r in range(price_rows)]
+
+
+def cell(chart: CandleChart, row: int, bar: int):
+    return chart._lines[row][chart.x0 + bar - chart.first_visible]
 
 
 def test_half_cell_glyphs_and_nice_price_labels():
@@ -45,7 +51,8 @@ def test_half_cell_glyphs_and_nice_price_labels():
             styles = {seg.text.strip(): seg.style.color for seg in chart.render_line(2) if seg.text.strip()}
             assert styles["╽"] == up
             # the second candle closes lower: drawn in the down colour
-            assert chart._lines[3][1][1] == "candles--down"
+            assert cell(chart, 3, 1)[1] == "candles--down"
+            assert chart.x0 == 40 - chart._panes()[2] - 2  # two bars, right-aligned
             assert down != up
             # 1-2-5 labels: step 10 over 90..110, at the rows of 110, 100 and 90
             assert chart._labels() == {1: " 110.00", 4: " 100.00", 7: " 90.00"}
@@ -137,11 +144,11 @@ def test_overlays_and_markers():
             chart.set_markers(buys=[0], sells=[-1])
             await pilot.pause()
             # 108 -> half-row int(18/20*13+0.5)=12 -> cell 6 (top row 1), its lower half: "▄"
-            assert chart._lines[1][2] == ("▄", "candles--overlay-1")
-            assert chart._lines[1][0][0] == " "  # the overlay has no value for bar 0
+            assert cell(chart, 1, 2) == ("▄", "candles--overlay-1")
+            assert cell(chart, 1, 0)[0] == " "  # the overlay has no value for bar 0
             # bar 0 low 98 -> half-row 5 (cell 2): the buy arrow sits one cell lower (row 1+7-2=6)
-            assert chart._lines[6][0] == ("▲", "candles--marker-buy")
+            assert cell(chart, 6, 0) == ("▲", "candles--marker-buy")
             # bar 2 high 103 -> half-row 8 (cell 4): the sell arrow one cell higher (row 1+6-5=2)
-            assert chart._lines[2][2] == ("▼", "candles--marker-sell")
+            assert cell(chart, 2, 2) == ("▼", "candles--marker-sell")
 
     asyncio.run(go())

@@ -160,6 +160,7 @@ class CandleChart(Widget, can_focus=True):
         self._lines: list[list[tuple[str, str | None]]] = []
         self.scale: tuple[float, float] | None = None  # low, high of the price pane
         self.first_visible = 0
+        self.x0 = 0  # column of the first visible bar
 
     # ------------------------------------------------------------------ data in
     def show(self, view: MarketView | None) -> None:
@@ -228,6 +229,7 @@ class CandleChart(Widget, can_focus=True):
         end = n - self.bars_back
         start = max(0, end - plot_w)
         self.first_visible = start
+        self.x0 = plot_w - (end - start)  # right-aligned: the newest bar sits by the price axis
         lines: list[list[tuple[str, str | None]]] = [[(" ", None)] * plot_w for _ in range(max(0, h))]
         self._lines = lines
         self.refresh()
@@ -249,7 +251,7 @@ class CandleChart(Widget, can_focus=True):
         def sub(v: float) -> int:
             return int((v - lo) / (hi - lo) * (subrows - 1) + 0.5)
 
-        for x, i in enumerate(range(start, end)):
+        for x, i in enumerate(range(start, end), self.x0):
             o, c = b.open[i], b.close[i]
             style = "candles--up" if c >= o else "candles--down"
             blo, bhi = sub(min(o, c)), sub(max(o, c))
@@ -272,7 +274,7 @@ class CandleChart(Widget, can_focus=True):
                     lines[row][x] = ("▼", "candles--marker-sell")
         for k, arr in enumerate(self._overlay_windows(start, end)):
             cls = OVERLAY_CLASSES[k % len(OVERLAY_CLASSES)]
-            for x, v in enumerate(arr):
+            for x, v in enumerate(arr, self.x0):
                 if np.isfinite(v):
                     s = sub(float(v))
                     row = top + price_rows - 1 - s // 2
@@ -282,7 +284,7 @@ class CandleChart(Widget, can_focus=True):
         if vol_rows:
             vmax = float(b.volume[start:end].max()) or 1.0
             base = top + price_rows + 1  # one spacer row between the panes
-            for x, i in enumerate(range(start, end)):
+            for x, i in enumerate(range(start, end), self.x0):
                 eighths = int(b.volume[i] / vmax * vol_rows * 8 + 0.5)
                 style = "candles--volume-up" if b.close[i] >= b.open[i] else "candles--volume-down"
                 for r in range(vol_rows):
@@ -356,9 +358,9 @@ class CandleChart(Widget, can_focus=True):
         end = len(self.bars) - self.bars_back
         chars = [" "] * plot_w
         fmt = "%H:%M:%S" if self.timeframe == "1s" else "%H:%M"
-        x = 0
-        while x < plot_w and self.first_visible + x < end:
-            ts = int(self.bars.start[self.first_visible + x])
+        x = max(0, self.x0)
+        while x < plot_w and self.first_visible + x - self.x0 < end:
+            ts = int(self.bars.start[self.first_visible + x - self.x0])
             label = "╵" + datetime.fromtimestamp(ts / NS, tz=UTC).strftime(fmt)
             if x + len(label) <= plot_w:
                 chars[x : x + len(label)] = label
