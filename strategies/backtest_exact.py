@@ -163,12 +163,19 @@ class EngineFills:
         return None
 
     def _quiet(self, low: int, high: int) -> bool:
-        """No armed fixed level inside the bar and no trailing anchor to move: skip the engine."""
+        """No armed level inside the bar and no trailing anchor the bar could move: printing it
+        would change nothing in the engine, so it is skipped (the common bar, and the speed-up)."""
         for oid in self.armed:
             order = self.engine.orders.get(oid)
             if order is None:
                 continue
-            if order.type == TRAILING_STOP_MARKET or low <= order.stop_price <= high:
+            if order.type == TRAILING_STOP_MARKET:
+                level, _ = self._trigger_level(order)
+                if order.side == BUY and not (low >= order.anchor and high < level):
+                    return False
+                if order.side != BUY and not (high <= order.anchor and low > level):
+                    return False
+            elif low <= order.stop_price <= high:
                 return False
         return True
 
