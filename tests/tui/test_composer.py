@@ -9,6 +9,7 @@ import time
 from decimal import Decimal
 
 import numpy as np
+import orjson
 import pytest
 from conftest import make_app
 from textual.widgets import Input, Static
@@ -212,7 +213,13 @@ async def test_acceptance5_sma_cross_from_scratch_preview_backtest_save_reload(t
         assert np.array_equal(screen.preview.signals.enter_long, reference.enter_long)
         assert np.array_equal(screen.preview.signals.exit_long, reference.exit_long)
         assert screen.preview.counts["enter_long"] == int(reference.enter_long.sum()) > 0
-        assert "sma_1" in screen.query_one("#chart").render_line(0).text  # overlay legend drawn
+        chart = screen.query_one("#chart")
+        header = chart.render_line(0).text
+        assert header.startswith("BTC/USDT 1m") and "• close_1 • sma_1 • sma_2" in header
+        buys = set(np.flatnonzero(reference.enter_long).tolist())
+        sells = set(np.flatnonzero(reference.exit_long).tolist())
+        assert chart.markers == {**{i: "buy" for i in buys}, **{i: "sell" for i in sells}}
+        assert set(chart.overlays) == {"close_1", "sma_1", "sma_2"}
 
         # backtest (separate process) == the backtester run directly
         await keys(pilot, "b", "enter")
@@ -327,15 +334,29 @@ async def test_no_candle_files_says_how_to_choose_data(tui_settings, tmp_path, m
         assert screen.data_note == f"data file {tmp_path / 'missing.json'} does not exist (press d to choose data)"
 
 
-def test_preview_window_keeps_price_scale_overlays_only(shared_data):
-    loaded = load(str(sorted((shared_data / "klines").iterdir())[0]))
-    bars = loaded.bars.slice(0, 3000)
-    spec = templates.load("rsi_reversion")
-    preview = jobs.evaluate(spec, bars, 1)
-    win = jobs.window(bars, preview.signals, len(bars), 120)
-    assert (win.start, win.stop) == (len(bars) - 120, len(bars))
-    price_like = {k for k, v in preview.signals.plots.items()
-                  if np.nanmin(v[-120:]) > bars.low[-120:].min() * 0.5}
-    assert set(win.overlays) == price_like
-    for name, flags in win.markers.items():
-        assert np.array_equal(flags, getattr(preview.signals, name)[-120:])
+def test_only_price_scale_plots_are_overlaid(shared_data):
+    bars = load(str(sorted((shared_data / "klines").iterdir())[0])).bars.slice(0, 3000)
+    plots = {"sma": np.convolve(bars.close, np.ones(20) / 20, mode="same"), "rsi": np.linspace(0, 100, len(bars)),
+             "atr": (bars.high - bars.low) * 14, "gappy": np.where(np.arange(len(bars)) < 50, np.nan, bars.close)}
+    assert set(jobs.price_overlays(bars, plots)) == {"sma", "gappy"}
+    preview = jobs.evaluate(templates.load("rsi_reversion"), bars, 1)
+    assert set(jobs.price_overlays(bars, preview.signals.plots)) == set()  # the RSI stays off the candles
+
+
+# ---------------------------------------------------------------------- tickdesk bench composer
+
+
+def test_bench_composer_prints_figures_for_the_bars_asked(run_cli, shared_data):
+    code, out, err = run_cli("bench", "composer", "--bars", "3000", "--edits", "2", "--json", timeout=300)
+    assert code == 0, err
+    figures = orjson.loads(out)
+    assert (figures["bars"], figures["edits"], figures["template"]) == (3000, 2, "sma_cross")
+    assert 0 < figures["eval_median_s"] <= figures["eval_max_s"]
+    assert figures["debounce_s"] < figures["edit_to_chart_median_s"] <= figures["edit_to_chart_max_s"]
+
+
+def test_bench_composer_refuses_bad_input_in_one_line(run_cli, tmp_path):
+    code, out, err = run_cli("bench", "composer", "--bars", "10")
+    assert (code, out, err.strip()) == (2, "", "tickdesk: error: --bars must be at least 100 and --edits 1..100, got 10 and 10")
+    code, out, err = run_cli("bench", "composer", "--data", str(tmp_path / "none.json"))
+    assert (code, out, err.strip()) == (2, "", f"tickdesk: error: data file {tmp_path / 'none.json'} does not exist")

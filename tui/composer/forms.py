@@ -33,9 +33,10 @@ FormModal, ParamsModal, PaletteModal, PickModal, PromptModal { align: center mid
             background: $surface; padding: 0 1; }
 .form-title { text-style: bold; }
 .form-doc { color: $foreground-muted; margin-bottom: 1; }
-.form-row { height: auto; }
-.form-row Label { width: 16; padding: 1 1 0 0; }
-.form-row Input { width: 1fr; }
+.form-row { height: auto; margin-top: 1; }
+.form-row Label { width: 16; padding: 0 1 0 0; }
+.form-row Input { width: 1fr; border: none; height: 1; padding: 0 1; background: $boost; }
+.form-row Input:focus { background: $accent 25%; }
 .form-error { color: $error; height: auto; }
 .form-error.-empty { display: none; }
 .form-choices { color: $foreground-muted; height: auto; }

@@ -16,7 +16,7 @@ import pickle
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -92,41 +92,23 @@ def evaluate(spec: Any, bars: Bars, version: int) -> Preview:
     return Preview(version, signals, time.perf_counter() - t0)
 
 
-@dataclass(frozen=True)
-class Window:
-    """What the preview chart draws: bars ``start:stop`` with overlays and signal markers."""
-
-    start: int
-    stop: int
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    overlays: dict[str, np.ndarray] = field(default_factory=dict)
-    markers: dict[str, np.ndarray] = field(default_factory=dict)  # flag name -> bool[stop-start]
-
-
-def window(bars: Bars, signals: Signals | None, stop: int, width: int) -> Window:
-    """The ``width`` bars ending at ``stop`` (exclusive), with the plots that share the price
-    scale (moving averages, bands) as overlays; other plots (oscillators) are left out."""
-    stop = max(min(stop, len(bars)), min(width, len(bars)))
-    start = max(0, stop - width)
-    sl = slice(start, stop)
-    lo, hi = float(np.min(bars.low[sl])) if stop > start else 0.0, float(np.max(bars.high[sl])) if stop > start else 0.0
-    overlays: dict[str, np.ndarray] = {}
-    markers: dict[str, np.ndarray] = {}
-    if signals is not None and signals.n == len(bars):
-        span = hi - lo
-        for name, series in signals.plots.items():
-            part = np.asarray(series[sl], dtype=np.float64)
-            finite = part[np.isfinite(part)]
-            if len(finite) and finite.min() >= lo - span and finite.max() <= hi + span:
-                overlays[name] = part
-        for name in SIGNAL_FLAGS:
-            flags = getattr(signals, name)[sl]
-            if flags.any():
-                markers[name] = flags
-    return Window(start, stop, bars.open[sl], bars.high[sl], bars.low[sl], bars.close[sl], overlays, markers)
+def price_overlays(bars: Bars, plots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The plots that share the price scale (moving averages, bands, stops), to draw over the
+    candles; oscillators and volumes (RSI 0..100, ATR, OBV) would flatten the candles, so they
+    are left out: a plot qualifies when its 1st..99th percentile lies within the data's price
+    range widened by a fifth."""
+    if not len(bars):
+        return {}
+    lo, hi = float(bars.low.min()), float(bars.high.max())
+    out = {}
+    for name, series in plots.items():
+        finite = np.asarray(series, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        if len(finite):
+            p1, p99 = np.percentile(finite, (1, 99))
+            if p1 >= lo * 0.8 and p99 <= hi * 1.2:
+                out[name] = np.asarray(series, dtype=np.float64)
+    return out
 
 
 def signal_bars(signals: Signals) -> np.ndarray:

@@ -37,7 +37,7 @@ from strategies.errors import SpecError
 from strategies.signals import Bars
 from strategies.spec import StrategySpec, dump_spec, read_spec_file
 from tui.composer import jobs
-from tui.composer.chart import PreviewChart
+from tui.composer.chart import PreviewCandles
 from tui.composer.draft import Draft, FormField, NodeDraft, Validation
 from tui.composer.forms import FormModal, ParamsModal, PaletteModal, PickModal, PromptModal
 from tui.composer.results import BacktestResultsScreen
@@ -47,9 +47,9 @@ BACKTEST_MODES = ("bar", "exact")
 
 
 class DataLoaded(Message, bubble=False):
-    def __init__(self, ref: str, bars: Bars | None, error: str | None) -> None:
+    def __init__(self, ref: str, bars: Bars | None, error: str | None, symbol: str | None = None) -> None:
         super().__init__()
-        self.ref, self.bars, self.error = ref, bars, error
+        self.ref, self.bars, self.error, self.symbol = ref, bars, error, symbol
 
 
 class PreviewReady(Message, bubble=False):
@@ -123,7 +123,6 @@ class ComposerScreen(Screen):
         self.preview: jobs.Preview | None = None
         self.preview_error: str | None = None
         self.latency_s: float | None = None
-        self.view_stop: int | None = None  # None: the newest bars
         self.path: str | None = None
         self.backtest_form = {"cash": "10000", "fee": "0.001", "mode": "bar"}
         self.backtest_running = False
@@ -143,7 +142,7 @@ class ComposerScreen(Screen):
                 yield Static("", id="signals-view", classes="section", markup=False)
                 yield Static("", id="params-view", classes="section", markup=False)
             with Vertical(id="composer-right"):
-                yield PreviewChart(id="chart")
+                yield PreviewCandles(id="chart")
                 yield Static("", id="issues", markup=False)
         yield Footer()
 
@@ -161,9 +160,6 @@ class ComposerScreen(Screen):
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()  # a backtest still running when the app closes: nobody will read it
-
-    def on_resize(self) -> None:
-        self.call_after_refresh(self.draw_chart)
 
     # ------------------------------------------------------------------ edits
 
@@ -266,46 +262,41 @@ class ComposerScreen(Screen):
         self.call_after_refresh(painted)
 
     def draw_chart(self) -> None:
-        chart = self.query_one("#chart", PreviewChart)
-        if self.bars is None:
-            chart.show(None, self.data_note or "loading data…")
+        """Signals and overlays of the current preview onto the chart (the bars are set when
+        data loads); an invalid draft shows the candles alone."""
+        chart = self.query_one("#chart", PreviewCandles)
+        fresh = self.preview if self.validation.spec is not None and self.bars is not None else None
+        if fresh is None or fresh.signals.n != len(self.bars):
+            chart.show_signals(None, {})
             return
-        fresh = self.preview if self.validation.spec is not None else None
-        signals = fresh.signals if fresh is not None and fresh.signals.n == len(self.bars) else None
-        stop = len(self.bars) if self.view_stop is None else self.view_stop
-        chart.show(jobs.window(self.bars, signals, stop, chart.plot_width))
+        chart.show_signals(fresh.signals, jobs.price_overlays(self.bars, fresh.signals.plots))
 
     def action_pan(self, direction: int) -> None:
-        if self.bars is None:
-            return
-        width = self.query_one("#chart", PreviewChart).plot_width
-        stop = len(self.bars) if self.view_stop is None else self.view_stop
-        stop = max(width, min(len(self.bars), stop + direction * max(1, width // 2)))
-        self.view_stop = None if stop >= len(self.bars) else stop
-        self.draw_chart()
+        self.query_one("#chart", PreviewCandles).action_page(-direction)
 
     def action_jump(self, direction: int) -> None:
+        """Scroll the chart so the previous/next signal sits a third of the way from the right."""
         if self.bars is None or self.preview is None:
             return
-        width = self.query_one("#chart", PreviewChart).plot_width
-        stop = len(self.bars) if self.view_stop is None else self.view_stop
-        centre = stop - width // 3
+        chart = self.query_one("#chart", PreviewCandles)
+        n, width = len(self.bars), chart.plot_width()
+        centre = n - chart.bars_back - width // 3
         marks = jobs.signal_bars(self.preview.signals)
         ahead = marks[marks > centre] if direction > 0 else marks[marks < centre][::-1]
         if not len(ahead):
             self.notify("no further signal that way", timeout=2)
             return
-        self.view_stop = min(len(self.bars), int(ahead[0]) + width // 3 + 1)
-        self.draw_chart()
+        chart.bars_back = max(0, n - (int(ahead[0]) + width // 3 + 1))
+        chart.action_scroll_bars(0)
 
     def action_latest(self) -> None:
-        self.view_stop = None
-        self.draw_chart()
+        self.query_one("#chart", PreviewCandles).action_live()
 
     # ------------------------------------------------------------------ data
 
     def load_data(self, ref: str) -> None:
         self.data_ref, self.data_note, self.bars = ref, "", None
+        self.query_one("#chart", PreviewCandles).show_history(None, "loading…")
         self.update_status()
         self._load(ref)
 
@@ -318,14 +309,16 @@ class ComposerScreen(Screen):
         except DataError as exc:
             self.post_message(DataLoaded(ref, None, str(exc)))
             return
-        self.post_message(DataLoaded(ref, loaded.bars, None))
+        self.post_message(DataLoaded(ref, loaded.bars, None, loaded.symbol))
 
     @on(DataLoaded)
     def _data_loaded(self, msg: DataLoaded) -> None:
         if msg.ref != self.data_ref:
             return
         self.bars, self.data_note = msg.bars, (f"{msg.error} (press d to choose data)" if msg.error else "")
-        self.preview, self.view_stop = None, None
+        self.preview = None
+        label = msg.symbol or (Path(msg.ref).name if not msg.ref.startswith("store:") else msg.ref)
+        self.query_one("#chart", PreviewCandles).show_history(self.bars, label)
         self.update_status()
         self.start_preview()
 
