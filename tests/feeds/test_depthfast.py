@@ -281,3 +281,24 @@ def test_compiled_update_raises_like_the_python_loop():
             except Exception as exc:  # noqa: BLE001 - comparing what each raises
                 errors.append(type(exc))
         assert errors[0] == errors[1] and errors[0] is not None, (bad, errors)
+
+
+def test_bench_feed_reports_the_pure_path_when_forced(shared_data, run_cli):
+    """The bench runs (books equal to the reference) on the pure path and says it did."""
+    code, out, err = run_cli("bench", "feed", "--rounds", "1", "--json", env={"TICKDESK_PURE_PYTHON": "1"})
+    assert code == 0, err
+    r = orjson.loads(out)
+    assert r["implementation"] == "python"
+    assert r["implementation_parts"] == {"depth_parser": "python", "book_update": "python"}
+    assert r["books_equal"] is True and r["sync_path"]["gaps"] == 0
+
+
+def test_bench_feed_reports_the_active_implementation(shared_data, run_cli):
+    from feeds import bench
+
+    code, out, err = run_cli("bench", "feed", "--rounds", "1", "--json")
+    assert code == 0, err
+    r = orjson.loads(out)
+    assert r["implementation"] == bench.implementation()
+    assert r["implementation_parts"] == {"depth_parser": bn.DEPTH_IMPLEMENTATION, "book_update": l2.UPDATE_IMPLEMENTATION}
+    assert r["books_equal"] is True
