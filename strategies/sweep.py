@@ -177,7 +177,10 @@ def evaluate_out_of_sample(job: SweepJob, fold: int, params: dict[str, str]) -> 
 
 
 def _combo_task(args: tuple[SweepJob, dict[str, str]]) -> dict:
-    return evaluate_combo(*args)
+    t0 = time.process_time()
+    row = evaluate_combo(*args)
+    row["_worker"] = (os.getpid(), time.process_time() - t0)
+    return row
 
 
 def _oos_task(args: tuple[SweepJob, int, dict[str, str]]) -> dict:
@@ -250,8 +253,12 @@ def run_sweep(job: SweepJob, grid: dict[str, list[str]], executor: Executor | No
     if own:
         executor = ProcessPoolExecutor(max_workers=jobs, initializer=init_worker, initargs=(job,))
     try:
-        chunk = max(1, len(combos) // (max(jobs, 1) * 4))
+        chunk = max(1, len(combos) // (max(jobs, 1) * 8))  # small chunks: every worker gets a share
         rows = list(executor.map(_combo_task, [(job, p) for p in combos], chunksize=chunk))
+        per_worker: dict[int, list[float]] = {}
+        for r in rows:
+            pid, cpu_s = r.pop("_worker")
+            per_worker.setdefault(pid, []).append(cpu_s)
         valid = [r for r in rows if "invalid" not in r]
         ranked = rank(valid, job.metric)
         walk = _walk_forward(job, valid, executor) if job.folds and valid else None
@@ -276,7 +283,9 @@ def run_sweep(job: SweepJob, grid: dict[str, list[str]], executor: Executor | No
     out.update({
         "seconds": round(wall, 3), "jobs": jobs,
         "cpu": {"cpu_seconds": round(cpu, 3), "busy_cores": round(cpu / wall, 2) if wall > 0 else None,
-                "utilisation": round(cpu / (wall * cores), 3) if wall > 0 else None, "cores": cores},
+                "utilisation": round(cpu / (wall * cores), 3) if wall > 0 else None, "cores": cores,
+                "workers": [{"combinations": len(v), "cpu_seconds": round(sum(v), 3)} for v in per_worker.values()],
+                "loadavg_1m": round(os.getloadavg()[0], 2)},
     })
     return out
 

@@ -108,6 +108,8 @@ def test_acceptance_6_sweep_cli_100_pairs_ranked(run_cli, kline_path, tmp_path):
     assert sharpes == sorted(sharpes, reverse=True)
     assert len({(r["params"]["fast"], r["params"]["slow"]) for r in got["ranked"]}) == 100
     assert got["jobs"] == 2 and got["cpu"]["cpu_seconds"] > 0  # measured, reported (no timing assertion)
+    workers = got["cpu"]["workers"]
+    assert len(workers) == 2 and sum(w["combinations"] for w in workers) == 100  # both processes took work
 
 
 def test_sweep_cli_human_table_and_errors(run_cli, small_file, tmp_path):

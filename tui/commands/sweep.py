@@ -126,4 +126,6 @@ def print_report(r: dict) -> None:
                       f"actual order {_f(mc['actual_max_drawdown'], True)}")
     cpu = r["cpu"]
     console.print(f"{r['seconds']:.2f} s wall, {cpu['cpu_seconds']:.2f} s CPU: {cpu['busy_cores']} cores busy on average "
-                  f"({cpu['utilisation'] * 100:.0f}% of {cpu['cores']}), {r['jobs']} workers")
+                  f"({cpu['utilisation'] * 100:.0f}% of {cpu['cores']}, load {cpu['loadavg_1m']}), {r['jobs']} workers")
+    split = ", ".join(f"{w['combinations']} combinations / {w['cpu_seconds']:.2f} s CPU" for w in cpu["workers"])
+    console.print(f"per worker process: {split}")
