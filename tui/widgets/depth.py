@@ -8,8 +8,6 @@ axis (the edges and the mid), the top row the totals.
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from rich.segment import Segment
 from textual import events
 from textual.strip import Strip
@@ -57,13 +55,15 @@ class DepthChart(Widget):
         half = w // 2
         self.span_ticks = -(-span2 // 2)
         cols: list[tuple[str, int]] = []
-        # bid column j (0 = next to the mid) covers prices down to mid - (j+1)/half * span
+        # Bid column j (0 = next to the mid) covers prices down to mid - (j+1)/half * span;
+        # compared in integers: 2*ticks*half >= mid2*half - span2*(j+1).
         for j in range(half - 1, -1, -1):
-            edge2 = mid2 - Fraction(span2 * (j + 1), half)
-            cols.append(("bid", sum(lv.lots for lv in view.bids if 2 * lv.ticks >= edge2)))
-        for j in range(w - half):
-            edge2 = mid2 + Fraction(span2 * (j + 1), w - half)
-            cols.append(("ask", sum(lv.lots for lv in view.asks if 2 * lv.ticks <= edge2)))
+            edge = mid2 * half - span2 * (j + 1)
+            cols.append(("bid", sum(lv.lots for lv in view.bids if 2 * lv.ticks * half >= edge)))
+        n = w - half
+        for j in range(n):
+            edge = mid2 * n + span2 * (j + 1)
+            cols.append(("ask", sum(lv.lots for lv in view.asks if 2 * lv.ticks * n <= edge)))
         self.columns = cols
         self.max_lots = max(c[1] for c in cols) or 1
 
@@ -79,12 +79,12 @@ class DepthChart(Widget):
             return Strip([Segment(self._axis(w), st.get("depth--axis"))], w)
         rows = h - 2
         r = rows - y  # 0 = bottom row of the plot
-        segs = []
+        text = {"bid": [], "ask": []}
         for side, lots in self.columns:
             eighths = lots * rows * 8 // self.max_lots
-            fill = max(0, min(8, eighths - r * 8))
-            segs.append(Segment(VEIGHTHS[fill], st.get(f"depth--{side}")))
-        return Strip(segs, w).simplify().crop(0, w)
+            text[side].append(VEIGHTHS[max(0, min(8, eighths - r * 8))])
+        segs = [Segment("".join(text[side]), st.get(f"depth--{side}")) for side in ("bid", "ask")]
+        return Strip(segs, w).crop(0, w)
 
     def _title(self) -> str:
         g = self._grid
