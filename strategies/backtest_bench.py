@@ -146,11 +146,11 @@ def _check_reference(bar, ref: dict) -> int:
     """Same entries and exits, quantities to the lot, final equity to a cent; returns how many
     entries differ by one lot (the float reference's ``floor`` on a lot boundary, where the exact
     ledger's rounded-up fee decides the other way)."""
-    entries = [t.entry_bar for t in bar.trades] + ([bar.open_trade.entry_bar] if bar.open_trade else [])
+    everything = bar.trades + bar.open_trades
+    entries = [t.entry_bar for t in everything]
     if entries != ref["entries"] or [t.exit_bar for t in bar.trades] != ref["exits"]:
         raise BenchMismatch(f"entries/exits differ: {len(entries)}/{bar.exits} vs "
                             f"{len(ref['entries'])}/{len(ref['exits'])} in the reference")
-    everything = bar.trades + ([bar.open_trade] if bar.open_trade else [])
     lot = float(bar.grid.lot)
     lots = np.array([t.qty for t in everything], dtype=np.int64)
     ref_lots = np.rint(np.array(ref["qty"], dtype=np.float64) / lot).astype(np.int64)
