@@ -27,6 +27,7 @@ from tui.composer.forms import FormModal, PaletteModal, PromptModal
 from tui.composer.results import BacktestResultsScreen
 from tui.composer.search import rank
 from tui.screens.composer import ComposerScreen
+from tui.screens.confirm import ConfirmModal
 
 
 # ---------------------------------------------------------------------- draft (no app)
@@ -309,6 +310,15 @@ async def test_template_start_and_palette_search(tui_settings, shared_data):
         loaded = load(screen.data_ref)
         assert np.array_equal(screen.preview.signals.enter_long,
                               vectorized(templates.load("rsi_reversion"), loaded.bars).enter_long)
+        # edits not saved: starting over asks first; "n" keeps them, "y" discards
+        await keys(pilot, "x")
+        assert screen.dirty
+        await keys(pilot, "n")
+        assert isinstance(app.screen, ConfirmModal)
+        await keys(pilot, "n")
+        assert app.screen is screen and screen.draft.name == "rsi_reversion"
+        await keys(pilot, "n", "y")
+        assert app.screen is screen and screen.draft.nodes == [] and not screen.dirty
         await keys(pilot, "a", "bollinger")
         palette = app.screen
         assert isinstance(palette, PaletteModal)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from tui.composer.chart import PreviewCandles
 from tui.composer.draft import Draft, FormField, NodeDraft, Validation
 from tui.composer.forms import FormModal, ParamsModal, PaletteModal, PickModal, PromptModal
 from tui.composer.results import BacktestResultsScreen
+from tui.screens.confirm import ConfirmModal
 
 DEBOUNCE_S = 0.15
 BACKTEST_MODES = ("bar", "exact")
@@ -115,6 +117,7 @@ class ComposerScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.draft = Draft()
+        self.clean = self.draft.mapping()
         self.validation: Validation = self.draft.validate()
         self.data_ref: str | None = None
         self.data_note = ""
@@ -425,18 +428,36 @@ class ComposerScreen(Screen):
             items.append((name, f"{name:<22} {templates.raw(name).get('description', '')}"))
 
         def chosen(name: str | None) -> None:
-            if name is None:
-                return
-            self.start_from(Draft(templates.raw(name)) if name else Draft(), None)
+            if name is not None:
+                self.start_from(Draft(templates.raw(name)) if name else Draft(), None)
 
-        self.app.push_screen(PickModal("Start from a template", items), chosen)
+        self.discard_then(lambda: self.app.push_screen(PickModal("Start from a template", items), chosen))
 
     def action_new(self) -> None:
-        self.start_from(Draft(), None)
+        self.discard_then(lambda: self.start_from(Draft(), None))
 
     def start_from(self, draft: Draft, path: str | None) -> None:
         self.draft, self.path, self.preview, self.latency_s = draft, path, None, None
+        self.clean = draft.mapping()
         self.edited(select=draft.nodes[0].id if draft.nodes else None)
+
+    @property
+    def dirty(self) -> bool:
+        """Edits since the last start, save or load (an empty draft has nothing to lose)."""
+        return bool(self.draft.nodes) and self.draft.mapping() != self.clean
+
+    def discard_then(self, action: Callable[[], None]) -> None:
+        """Run ``action`` (which replaces the draft), asking first when there are unsaved edits."""
+        if not self.dirty:
+            action()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                action()
+
+        self.app.push_screen(ConfirmModal("Discard changes?", f"{self.draft.name} has unsaved changes "
+                                          "(ctrl+s saves them).", yes="Discard (y)"), answered)
 
     # ------------------------------------------------------------------ save / load
 
@@ -460,15 +481,15 @@ class ComposerScreen(Screen):
             written = dump_spec(spec, target)
         except OSError as exc:
             return f"cannot write {target}: {exc.strerror or exc}"
-        self.path = str(written)
+        self.path, self.clean = str(written), self.draft.mapping()
         note = "" if written == target else f" (TOML writer missing: saved as JSON {written.name})"
         self.notify(f"saved {written}{note}", timeout=4)
         self.update_status()
         return None
 
     def action_load(self) -> None:
-        self.app.push_screen(PromptModal("Load strategy spec (.toml or .json)", self.path or "", self.load_from,
-                                         hint="path of a spec file"))
+        self.discard_then(lambda: self.app.push_screen(PromptModal(
+            "Load strategy spec (.toml or .json)", self.path or "", self.load_from, hint="path of a spec file")))
 
     def load_from(self, text: str) -> str | None:
         """Load the spec at ``text`` into the composer; the error to show inline, or None."""
