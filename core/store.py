@@ -117,9 +117,13 @@ class MarketStore:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con: duckdb.DuckDBPyConnection = _connect(str(self.path), read_only=read_only)
+        # Writes go through their own cursor, so a caller's half-read result on ``con`` never
+        # blocks an append (DuckDB refuses new work on a connection with an unfinished result).
+        self._wcon: duckdb.DuckDBPyConnection | None = None
         if not read_only:
             for ddl in _DDL:
                 self.con.execute(ddl)
+            self._wcon = self.con.cursor()
         else:
             missing = {"trades", "bars"} - set(self.tables())
             if missing:
@@ -154,12 +158,13 @@ class MarketStore:
 
     def _insert(self, into: str, select: str, batch: pa.Table, tail: str) -> None:
         self._writable()
+        con = self._wcon
         name = "_tickdesk_batch"
-        self.con.register(name, batch)
+        con.register(name, batch)
         try:
-            self.con.execute(f"{into} SELECT {select} FROM {name} {tail}")
+            con.execute(f"{into} SELECT {select} FROM {name} {tail}")
         finally:
-            self.con.unregister(name)
+            con.unregister(name)
 
     def _check_columns(self, batch: pa.Table, wanted: Sequence[str], table: str) -> None:
         missing = [c for c in wanted if c not in batch.column_names]
@@ -264,6 +269,8 @@ class MarketStore:
     # --- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._wcon is not None:
+            self._wcon.close()
         self.con.close()
 
     def __enter__(self) -> MarketStore:

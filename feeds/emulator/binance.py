@@ -48,7 +48,7 @@ class _Sym:
     """Per-symbol playback state."""
 
     __slots__ = ("name", "book", "start_bids", "start_asks", "start_id", "first_chain", "offset", "tspan",
-                 "aspan", "t_min", "a_min", "price_dp", "qty_dp", "applied", "skipped_pre")
+                 "aspan", "t_min", "a_min", "price_dp", "qty_dp", "applied", "skipped_pre", "last_trade_ms")
 
     def __init__(self, name: str, history: int) -> None:
         self.name = name
@@ -66,6 +66,7 @@ class _Sym:
         self.qty_dp = 0
         self.applied = 0
         self.skipped_pre = 0
+        self.last_trade_ms = 0  # trade times stay in trade-id order when rewritten
 
 
 class BinanceVenue:
@@ -231,6 +232,10 @@ class BinanceVenue:
                 d["l"] = int(d["l"]) + loop_k * s.tspan
         if self.emu.config.rewrite_times:
             self._times(d)
+            if kind in ("trade", "aggTrade"):
+                # Rewritten times keep the exchange's order: never earlier than the previous trade.
+                d["T"] = max(d["T"], s.last_trade_ms)
+                s.last_trade_ms = d["T"]
 
     @staticmethod
     def _times(d: dict) -> None:

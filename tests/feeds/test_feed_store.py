@@ -121,34 +121,79 @@ def test_events_file_adds_up_to_the_health_counters(tmp_path, shared_data):
     assert ts == sorted(ts)
 
 
-def test_record_refuses_a_store_owned_by_another_process(tmp_path, shared_data):
+def _holder(tmp_path, db):
+    """A process that opens the store, says "ready", closes it on its first stdin line, and exits
+    on the second."""
     import subprocess
     import sys
     import textwrap
 
-    db = tmp_path / "market.duckdb"
-    holder_py = tmp_path / "holder.py"
-    holder_py.write_text(textwrap.dedent(f"""
+    script = tmp_path / "holder.py"
+    script.write_text(textwrap.dedent(f"""
         import sys
         from core.store import MarketStore
         s = MarketStore({str(db)!r})
         print("ready", flush=True)
         sys.stdin.readline()
+        s.close()
+        print("released", flush=True)
+        sys.stdin.readline()
     """))
-    holder = subprocess.Popen([sys.executable, str(holder_py)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        proc = run_cli("feed", "run", "--exchange", "binance", "--symbols", "BTCUSDT", "--ws-url", "ws://127.0.0.1:9",
-                       "--rest-url", "http://127.0.0.1:9", "--seconds", "1", "--record", tmp_path / "cap.jsonl",
-                       "--store", db, timeout=60)
-    finally:
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc, f"pid {proc.pid}: {sys.executable} {script}"
+
+
+def test_a_store_held_by_another_process_is_waited_for(tmp_path, shared_data):
+    """Held during part of the run: batches wait and are retried, nothing is lost. Held during the
+    whole run (and the stop wait): the run says which rows were not stored and who held the file."""
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "market.duckdb"
+    with emulator("--exchange", "binance", "--file", shared_data / "binance" / BTC_2024[1], "--speed", "4",
+                  "--loop", seconds=200) as emu:
+        holder, who = _holder(tmp_path, db)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "tui.cli", "feed", "run", "--exchange", "binance", "--symbols", "BTC/USDT",
+             "--ws-url", emu.ws_url, "--rest-url", emu.rest_url, "--seconds", "6", "--progress", "0",
+             "--record", tmp_path / "a.jsonl", "--store", db, "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cap = tmp_path / "a.jsonl"
+        deadline = time.monotonic() + 60
+        while not (cap.exists() and b'"e\\":\\"trade' in cap.read_bytes()) and time.monotonic() < deadline:
+            time.sleep(0.1)  # wait for trades to flow...
+        time.sleep(2.5)  # ...and for the writer's next batches (every second) to find the store held
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        out, err = run.communicate(timeout=120)
         holder.communicate("\n", timeout=30)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        f"tickdesk: error: --record: market store: {db} is owned by another process "
-        f"(pid {holder.pid}: {sys.executable} {holder_py}); one process owns a tickdesk store"
-    ]
-    assert not (tmp_path / "cap.jsonl").exists()
+        assert run.returncode == 0, err[-3000:]
+        assert f"feed: market store busy: {db} is owned by another process ({who})" in err
+        summary = json.loads(out)
+        store = summary["store"]
+        assert store["busy"] >= 1 and store["unwritten"] == 0 and store["owner"] is None and store["errors"] == 0
+        con = duckdb.connect(str(db), read_only=True)
+        assert con.execute("SELECT count(*) FROM trades").fetchone() == (store["trades"],)
+        assert store["trades"] == summary["symbols"]["binance:BTCUSDT"]["trades"] > 0
+        con.close()
+
+        holder, who = _holder(tmp_path, db)
+        try:
+            proc = _feed_run(emu, "--symbols", "BTC/USDT", "--record", tmp_path / "b.jsonl", "--store", db, "--json",
+                             seconds=3)
+        finally:
+            holder.communicate("\n\n", timeout=30)
+    assert proc.returncode == 1
+    summary = json.loads(proc.stdout)
+    unwritten = summary["store"]["unwritten"]
+    assert unwritten > 0 and summary["store"]["trades"] == 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"tickdesk: error: --record: {unwritten} trades/bars not stored: {db} is owned by another process ({who}); "
+        "one process owns a tickdesk store")
+    assert (tmp_path / "b.jsonl").stat().st_size > 0  # the raw capture is complete regardless
 
 
 @pytest.mark.parametrize(

@@ -131,9 +131,30 @@ def test_a_refined_grid_keeps_the_forming_bar_exact(store):
     rec.trade("binance", "X/USDT", GRID, Trade("binance:XUSDT", base, base, 1, 150, 3, "buy"))  # 1.50 x 0.003
     rec.trade("binance", "X/USDT", fine, Trade("binance:XUSDT", base + S, base + S, 2, 14999, 7, "sell"))  # 1.4999 x 0.00007
     rec.trade("binance", "X/USDT", fine, Trade("binance:XUSDT", base + 61 * S, base + 61 * S, 3, 15000, 1, "buy"))
-    rec.flush(now_ns=base + 61 * S)
+    rec.flush(now_ns=base + 63 * S)  # the venue clock is past the first minute's end + grace
     assert store.con.execute("SELECT open, high, low, close, volume, trades FROM bars").fetchall() == [
         (Decimal("1.5"), Decimal("1.5"), Decimal("1.4999"), Decimal("1.4999"), Decimal("0.00307"), 2)]
+
+
+def test_trades_arriving_out_of_order_land_in_their_bar_until_it_is_written(store):
+    rec = MarketRecorder(store, flush_every=3600, trade_bar_tfs=("1s",))
+    base = 1_700_000_000 * S
+
+    def trade(tid: int, dt: float, price: int) -> None:
+        ts = base + int(dt * S)
+        rec.trade("binance", "BTC/USDT", GRID, Trade("binance:BTCUSDT", ts, ts, tid, price, 1, "buy"))
+
+    trade(2, 0.5, 200)
+    trade(3, 1.2, 300)  # a trade of the next second first...
+    trade(1, 0.5, 100)  # ...then an earlier one (same ms as #2, lower id): it opens second 0
+    rec.flush(now_ns=base + int(1.2 * S))
+    assert store.con.execute("SELECT count(*) FROM bars").fetchone() == (0,)  # within the grace
+    rec.flush(now_ns=base + int(3.1 * S))
+    trade(4, 0.9, 400)  # second 0 is written now: this one no longer changes it
+    rec.flush(now_ns=base + int(3.1 * S))
+    assert store.con.execute("SELECT start_ns, open, high, low, close, trades FROM bars").fetchall() == [
+        (base, Decimal("1.00"), Decimal("2.00"), Decimal("1.00"), Decimal("2.00"), 2)]
+    assert rec.stats.late_trades == 1
 
 
 def test_event_stream_fans_out_to_market_state_subscribers_and_a_jsonl_sink():

@@ -228,7 +228,6 @@ def feed_run(
             signal.signal(sig, h)
         if recorder is not None:
             recorder.stop()
-            recorder.store.close()
         if sink is not None and sink is not sys.stdout:
             sink.close()
     elapsed = time.monotonic() - t_start
@@ -256,22 +255,30 @@ def feed_run(
         import orjson
 
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
-        return
-    _print_text(result)
+    else:
+        _print_text(result)
+    if recorder is not None and recorder.unwritten():
+        sys.stdout.flush()
+        fail(f"--record: {recorder.unwritten()} trades/bars not stored: {recorder.stats.owner}", code=1)
 
 
 def _open_recorder(ctx: typer.Context, store: Path | None):
-    """The market store and its writer thread (fails with the owner when another process has it)."""
-    from core.journal import JournalError
+    """The market-store writer thread. The file is checked now (a bad path or a file that is not
+    a store fails at once); it is opened per batch, so other recorders can share it. Held by
+    another process right now: said on stderr, and the writer retries each batch."""
+    from core.journal import JournalError, StoreOwnedError
     from core.store import MarketStore, StoreError, default_store_path
     from feeds.marketrecorder import MarketRecorder
     from tui.commands.root import get_settings
 
     path = store if store is not None else default_store_path(get_settings(ctx))
     try:
-        return MarketRecorder(MarketStore(path)).start()
+        MarketStore(path).close()
+    except StoreOwnedError as exc:
+        typer.echo(f"feed: market store busy: {exc}; trades and bars wait and are retried", err=True)
     except (StoreError, JournalError) as exc:
         fail(f"--record: market store: {exc}")
+    return MarketRecorder(path).start()
 
 
 def _open_events(events: str | None):
