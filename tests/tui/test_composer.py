@@ -239,6 +239,12 @@ async def test_acceptance5_sma_cross_from_scratch_preview_backtest_save_reload(t
         assert outcome.run_id and outcome.store_note == f"stored as run {outcome.run_id}"
         stored = load_run(tui_settings, outcome.run_id)
         assert stored == (ran.fingerprint, len(ran.trades))
+        await pilot.pause()
+        results = app.screen
+        assert results.query_one("#trades").row_count == len(ran.trades)
+        metric_rows = dict(results.query_one("#metrics").get_row_at(i) for i in range(results.query_one("#metrics").row_count))
+        assert metric_rows["final equity"] == ran.final_equity
+        assert metric_rows["total return"] == f"{ran.metrics['total_return'] * 100:,.2f} %"
         await keys(pilot, "escape")
         assert app.screen is screen
 
@@ -290,6 +296,8 @@ async def test_a_bad_field_shows_inline_and_blocks_until_fixed(tui_settings, sha
         assert str(prompt.query_one("#prompt-error", Static).render()).startswith("not saved: fix 1 issue(s) first (outputs: no entry signal")
         await keys(pilot, "escape")
         await keys(pilot, "ctrl+o")
+        assert isinstance(app.screen, ConfirmModal)  # the sma_1 edits are not saved
+        await keys(pilot, "y")
         app.screen.query_one(Input).value = "/nonexistent/spec.toml"
         await keys(pilot, "enter")
         assert str(app.screen.query_one("#prompt-error", Static).render()).startswith("cannot read /nonexistent/spec.toml")
@@ -310,8 +318,15 @@ async def test_template_start_and_palette_search(tui_settings, shared_data):
         loaded = load(screen.data_ref)
         assert np.array_equal(screen.preview.signals.enter_long,
                               vectorized(templates.load("rsi_reversion"), loaded.bars).enter_long)
+        # reorder and delete with keys
+        first, second = (n.id for n in screen.draft.nodes[:2])
+        await keys(pilot, "J")
+        assert [n.id for n in screen.draft.nodes[:2]] == [second, first]
+        await keys(pilot, "K")
+        assert [n.id for n in screen.draft.nodes[:2]] == [first, second]
         # edits not saved: starting over asks first; "n" keeps them, "y" discards
         await keys(pilot, "x")
+        assert first not in [n.id for n in screen.draft.nodes]
         assert screen.dirty
         await keys(pilot, "n")
         assert isinstance(app.screen, ConfirmModal)
@@ -342,6 +357,15 @@ async def test_no_candle_files_says_how_to_choose_data(tui_settings, tmp_path, m
         await keys(pilot, "enter")
         await until(pilot, lambda: "does not exist" in screen.data_note, "the data error")
         assert screen.data_note == f"data file {tmp_path / 'missing.json'} does not exist (press d to choose data)"
+
+
+def test_equity_columns_take_each_buckets_last_value():
+    from tui.composer.chart import EquityChart
+
+    chart = EquityChart(np.arange(10, dtype=np.float64))
+    assert chart.columns(5).tolist() == [1.0, 3.0, 5.0, 7.0, 9.0]
+    assert chart.columns(20).tolist()[-1] == 9.0 and len(chart.columns(20)) == 20
+    assert EquityChart(np.zeros(0)).columns(5).tolist() == []
 
 
 def test_only_price_scale_plots_are_overlaid(shared_data):

@@ -76,9 +76,8 @@ class BacktestResultsScreen(Screen[None]):
             metrics.add_row(key, value)
         trades = self.query_one("#trades", DataTable)
         trades.add_columns(*TRADE_COLUMNS)
-        for n, t in enumerate(r.trades, 1):
-            trades.add_row(str(n), t["side"], t["qty"], utc(t["entry_ts"]), t["entry_price"], utc(t["exit_ts"]),
-                           t["exit_price"] or "-", t["pnl"], t["reason"])
+        trades.add_rows((str(n), t["side"], t["qty"], utc(t["entry_ts"]), t["entry_price"], utc(t["exit_ts"]),
+                         t["exit_price"] or "-", t["pnl"], t["reason"]) for n, t in enumerate(r.trades, 1))
         trades.focus()
 
     def action_focus_trades(self) -> None:
