@@ -298,10 +298,25 @@ levels(Cur *c, const Spec *sp, Py_ssize_t at)
 }
 
 /* specs[symbol] as a Spec; 0 when absent or unusable (not mine), -1 on error. */
+/* The last symbol name made (frames come in runs of one symbol): reused with its cached hash. */
+static PyObject *last_name;
+
+static PyObject *
+symbol_name(const char *sym, Py_ssize_t len)
+{
+    if (last_name != NULL && PyUnicode_GET_LENGTH(last_name) == len &&
+        memcmp(PyUnicode_DATA(last_name), sym, (size_t)len) == 0)
+        return Py_NewRef(last_name);
+    PyObject *name = PyUnicode_FromStringAndSize(sym, len);  /* printable ASCII: a compact str */
+    if (name != NULL)
+        Py_XSETREF(last_name, Py_NewRef(name));
+    return name;
+}
+
 static int
 lookup_spec(PyObject *specs, const char *sym, Py_ssize_t len, Spec *out)
 {
-    PyObject *name = PyUnicode_FromStringAndSize(sym, len);
+    PyObject *name = symbol_name(sym, len);
     if (name == NULL)
         return -1;
     PyObject *t = PyDict_GetItemWithError(specs, name);  /* borrowed */
