@@ -207,11 +207,18 @@ class ComposerScreen(Screen):
         issues.set_class(not self.validation.issues, "-ok")
         self.update_status()
 
+    def data_text(self) -> str:
+        """The data in use for the status line: its name and size, or what is wrong."""
+        if self.data_note:
+            return self.data_note
+        if self.data_ref is None or self.bars is None:
+            return "loading…"
+        name = self.data_ref if self.data_ref.startswith("store:") else Path(self.data_ref).name
+        return f"{name} ({len(self.bars):,} bars)"
+
     def update_status(self) -> None:
         d = self.draft
-        data = self.data_note or (f"{Path(self.data_ref).name if self.data_ref and not self.data_ref.startswith('store:') else self.data_ref}"
-                                  f" ({len(self.bars):,} bars)" if self.bars is not None else "loading…")
-        line1 = f"composer · {d.name} ({d.timeframe}) · data: {data}"
+        line1 = f"composer · {d.name} ({d.timeframe}) · data: {self.data_text()}"
         if self.path:
             line1 += f" · file: {self.path}"
         if self.preview_error:
