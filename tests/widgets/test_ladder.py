@@ -212,3 +212,32 @@ def test_live_sim_views_keep_rows_on_the_grid_and_a_full_frame_renders():
                 advance(market, state, 10)
 
     run(go())
+
+
+def test_a_theme_switch_recolours_on_the_next_paint():
+    from textual.theme import Theme
+
+    from tests.widgets.harness import TEST_THEME
+
+    other = Theme(name="widget-test-2", primary="#000000", background="#ffffff", foreground="#000000", dark=False,
+                  variables={**TEST_THEME.variables, "bid": "#0000ff"})
+
+    async def go():
+        lad = Ladder(auto_group=False)
+        app = Harness(lad)
+        app.register_theme(other)
+        async with app.run_test(size=(44, 11)) as pilot:
+            lad.show(hand_view(**BOOK))
+            await pilot.pause()
+            y = [r.key for r in lad._rows].index(10000)
+
+            def bid_colour():
+                seg = next(s for s in lad.render_line(y) if s.text.strip() == "0.50000")
+                return seg.style.color.get_truecolor()
+
+            assert bid_colour() == (0x2E, 0xCC, 0x71)
+            app.theme = "widget-test-2"
+            await pilot.pause()
+            assert bid_colour() == (0, 0, 0xFF)
+
+    run(go())
