@@ -24,6 +24,7 @@
 #endif
 
 static PyObject *heappush_fn;  /* _heapq.heappush */
+static PyObject *heapify_fn;   /* _heapq.heapify */
 static PyObject *one;
 static PyObject *s_bids, *s_asks, *s_bh, *s_ah, *s_version, *s_compact;
 
@@ -327,6 +328,43 @@ book_best_ask(PyObject *Py_UNUSED(module), PyObject *self)
 PyDoc_STRVAR(book_best_bid_doc, "best_bid(self)\n--\n\nBest bid tick, or None when the side is empty.");
 PyDoc_STRVAR(book_best_ask_doc, "best_ask(self)\n--\n\nBest ask tick, or None when the side is empty.");
 
+PyDoc_STRVAR(heap_of_doc,
+"heap_of(side, negate)\n--\n\n"
+"A heap of a side's ticks: ``h = [-t for t in side] if negate else list(side); heapify(h)``.");
+
+static PyObject *
+heap_of(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "heap_of(side: dict, negate: bool)");
+        return NULL;
+    }
+    PyObject *side = args[0];
+    int negate = PyObject_IsTrue(args[1]);
+    if (negate < 0)
+        return NULL;
+    PyObject *list = PyList_New(PyDict_GET_SIZE(side));
+    if (list == NULL)
+        return NULL;
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(side, &pos, &key, &value)) {
+        PyObject *item = negate ? PyNumber_Negative(key) : Py_NewRef(key);
+        if (item == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i++, item);
+    }
+    PyObject *r = PyObject_CallOneArg(heapify_fn, list);
+    if (r == NULL) {
+        Py_DECREF(list);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return list;
+}
+
 PyDoc_STRVAR(book_update_doc,
 "update(self, bid_ticks, bid_lots, ask_ticks, ask_lots)\n--\n\n"
 "Apply one message's absolute levels in order (lots 0 removes the level); one version step.\n"
@@ -380,9 +418,16 @@ PyInit__l2fast(void)
     if (heapq == NULL)
         goto error;
     heappush_fn = PyObject_GetAttrString(heapq, "heappush");
+    heapify_fn = PyObject_GetAttrString(heapq, "heapify");
     Py_DECREF(heapq);
-    if (heappush_fn == NULL)
+    if (heappush_fn == NULL || heapify_fn == NULL)
         goto error;
+    static PyMethodDef heap_of_def = {"heap_of", (PyCFunction)(void (*)(void))heap_of, METH_FASTCALL, heap_of_doc};
+    PyObject *heap_of_fn = PyCFunction_NewEx(&heap_of_def, NULL, NULL);
+    if (heap_of_fn == NULL || PyModule_AddObject(m, "heap_of", heap_of_fn) < 0) {
+        Py_XDECREF(heap_of_fn);
+        goto error;
+    }
     if (!(s_bids = PyUnicode_InternFromString("bids")) || !(s_asks = PyUnicode_InternFromString("asks")) ||
         !(s_bh = PyUnicode_InternFromString("_bh")) || !(s_ah = PyUnicode_InternFromString("_ah")) ||
         !(s_version = PyUnicode_InternFromString("version")) || !(one = PyLong_FromLong(1)) ||

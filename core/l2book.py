@@ -50,10 +50,21 @@ try:
     from core._l2fast import book_best_ask as _c_best_ask
     from core._l2fast import book_best_bid as _c_best_bid
     from core._l2fast import book_update as _c_book_update
+    from core._l2fast import heap_of as _c_heap_of
 except ImportError:  # not built (no compiler at install time) or disabled: the pure loop
-    _c_book_update = _c_best_bid = _c_best_ask = None
+    _c_book_update = _c_best_bid = _c_best_ask = _c_heap_of = None
 
 UPDATE_IMPLEMENTATION = "python" if _c_book_update is None else "c"
+
+
+def _heap_of_py(side: dict[int, int], negate: bool) -> list[int]:
+    """A lazy heap of a side's ticks (negated for bids: heapq is a min-heap)."""
+    heap = [-t for t in side] if negate else list(side)
+    heapify(heap)
+    return heap
+
+
+heap_of = _heap_of_py if _c_heap_of is None else _c_heap_of  # the same list, built in C
 
 
 class UnitParser(dict):
@@ -231,11 +242,9 @@ class L2Book:
     def _compact(self, is_bid: bool) -> None:
         """Rebuild a side's heap from its live levels (drops stale and duplicate entries)."""
         if is_bid:
-            self._bh = [-t for t in self.bids]
-            heapify(self._bh)
+            self._bh = heap_of(self.bids, True)
         else:
-            self._ah = list(self.asks)
-            heapify(self._ah)
+            self._ah = heap_of(self.asks, False)
 
     def replace(self, bids: Iterable[tuple[int, int]], asks: Iterable[tuple[int, int]]) -> None:
         """Load a snapshot: the book becomes exactly these levels (zero-quantity ones skipped)."""
@@ -244,10 +253,8 @@ class L2Book:
         for t, q in (*self.bids.items(), *self.asks.items()):
             if type(t) is not int or type(q) is not int or t <= 0 or q < 0:
                 raise ValueError(f"level must be (tick > 0, lots >= 0) integers, got ({t!r}, {q!r})")
-        self._bh = [-t for t in self.bids]
-        heapify(self._bh)
-        self._ah = list(self.asks)
-        heapify(self._ah)
+        self._bh = heap_of(self.bids, True)
+        self._ah = heap_of(self.asks, False)
         self.version += 1
 
     def rescale(self, price_factor: int, qty_factor: int) -> None:

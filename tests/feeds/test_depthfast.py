@@ -92,6 +92,7 @@ def test_replay_with_the_compiled_path_equals_the_pure_path(shared_data, files, 
     monkeypatch.setattr(L2Book, "update", L2Book.update_py)
     monkeypatch.setattr(L2Book, "best_bid", L2Book.best_bid_py)
     monkeypatch.setattr(L2Book, "best_ask", L2Book.best_ask_py)
+    monkeypatch.setattr(l2, "heap_of", l2._heap_of_py)
     pure = replay(read_many(paths))
     assert all(p.implementation == "python" for p in pure.parsers.values() if isinstance(p, BinanceParser))
     assert fast.report() == pure.report()
@@ -252,6 +253,14 @@ def test_compiled_update_equals_the_python_loop(messages, big_ticks):
         # best_* pop stale tops: same answers, and the heaps stay identical to heapq's pops.
         assert (a.best_bid(), a.best_ask()) == (b.best_bid_py(), b.best_ask_py())
         assert (a._bh, a._ah) == (b._bh, b._ah)
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.integers(1, 10**13) | st.integers(2**63, 2**80), st.integers(1, 10**9), max_size=300),
+       st.booleans())
+def test_compiled_heap_build_equals_heapify(side, negate):
+    assert l2.heap_of(side, negate) == l2._heap_of_py(side, negate)
 
 
 @needs_c
