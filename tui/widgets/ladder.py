@@ -54,8 +54,8 @@ class _Row:
 class Ladder(Widget, can_focus=True):
     """``show(view, own_orders)``; keys: up/down, pgup/pgdn, home, +/-; ``cursor_price``.
 
-    ``own_orders`` maps a price in ticks to the user's open lots there: positive lots are drawn
-    on the side of the mid they sit on, negative lots always on the ask (sell) side."""
+    ``own_orders`` maps a price in ticks to the user's open lots there, signed by side:
+    positive = buy (marked in the bid column), negative = sell (marked in the ask column)."""
 
     COMPONENT_CLASSES = {
         "ladder--bid",
@@ -286,14 +286,11 @@ class Ladder(Widget, can_focus=True):
 
     def _own_by_side(self) -> tuple[set[int], set[int]]:
         g = self.group
-        mid = self._mid_ticks()
         bids, asks = set(), set()
         for ticks, lots in self.own_orders.items():
-            if not lots:
-                continue
-            if lots < 0 or (mid is not None and ticks > mid):
+            if lots < 0:
                 asks.add(-(-ticks // g) * g)
-            else:
+            elif lots > 0:
                 bids.add(ticks // g * g)
         return bids, asks
 
