@@ -99,14 +99,11 @@ class OrderTicket(ModalScreen[dict | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="ticket.cancel"),
         Binding("enter", "send", "Send", id="ticket.send"),
-        Binding("f5", "preset(0)", "10%", show=False, id="ticket.preset-10"),
-        Binding("f6", "preset(1)", "25%", show=False, id="ticket.preset-25"),
-        Binding("f7", "preset(2)", "50%", show=False, id="ticket.preset-50"),
-        Binding("f8", "preset(3)", "100%", show=False, id="ticket.preset-100"),
-        Binding("1", "preset(0)", "10%", show=False),
-        Binding("2", "preset(1)", "25%", show=False),
-        Binding("3", "preset(2)", "50%", show=False),
-        Binding("4", "preset(3)", "100%", show=False),
+        # Digits reach these only when the focus is on a choice (an input takes them as text).
+        Binding("f5,1", "preset(0)", "10%", show=False, id="ticket.preset-10"),
+        Binding("f6,2", "preset(1)", "25%", show=False, id="ticket.preset-25"),
+        Binding("f7,3", "preset(2)", "50%", show=False, id="ticket.preset-50"),
+        Binding("f8,4", "preset(3)", "100%", show=False, id="ticket.preset-100"),
     ]
 
     def __init__(self, symbol: str, side: str, price: str | None) -> None:
