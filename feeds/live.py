@@ -23,7 +23,15 @@
   (connects, disconnects, reconnect history, parse errors) as state the UI pulls with
   :meth:`FeedRunner.health` (thread-safe, cheap);
 * with ``record``: writes every frame and REST body it used, with its local receive time, to a
-  tickdesk capture (:class:`feeds.recordings.CaptureWriter`), so the run replays exactly.
+  tickdesk capture (:class:`feeds.recordings.CaptureWriter`), so the run replays exactly;
+  with ``recorder`` (:class:`feeds.marketrecorder.MarketRecorder`): hands every normalised trade
+  and bar to the market-store writer thread (an O(1) append; never blocks this loop);
+* with ``on_feed_event``: pushes discrete events (gap, resync, checksum failure, stale,
+  disconnect, reconnect; :mod:`feeds.feedevents`) as they happen, e.g. to
+  ``core.market_state.MarketState.post_event``;
+* OKX candle channels (``candle1m``...) live on the business endpoint: a second connection
+  (``/ws/v5/business``) carries them, through the same session and capture, without touching
+  the books.
 
 The live exchanges and the emulator differ only by URL (``ws_url`` / ``rest_url``).
 """

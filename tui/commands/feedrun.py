@@ -132,7 +132,8 @@ def feed_run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
-    """Consume live market data; keep every book in sync; report health and the top of book."""
+    """Consume live market data (the real exchanges, or the emulator via --ws-url/--rest-url); keep every
+    book in sync; record trades and bars; push discrete events; report health and the top of book."""
     exchanges = [e.strip().lower() for e in exchange.split(",") if e.strip()]
     if not exchanges:
         fail("--exchange is empty")

@@ -66,18 +66,29 @@ def store_path(ctx: typer.Context, store: Path | None) -> Path:
     return default_store_path(get_settings(ctx))
 
 
-def open_store(ctx: typer.Context, store: Path | None, read_only: bool):
-    """The store, or a one-line error (missing file, not a store, owned by another process)."""
-    from core.journal import JournalError
+def open_store(ctx: typer.Context, store: Path | None, read_only: bool, wait: float = 3.0):
+    """The store, or a one-line error (missing file, not a store, owned by another process).
+
+    A recorder (``feed run --record``) holds the file only while it writes a batch: a busy file
+    is tried again for up to ``wait`` seconds before the owner is reported."""
+    import time
+
+    from core.journal import JournalError, StoreOwnedError
     from core.store import MarketStore, StoreError
 
     path = store_path(ctx, store)
     if read_only and not path.exists():
         fail(f"no market store at {path} (fill it with history import, feed backfill or feed run --record)")
-    try:
-        return MarketStore(path, read_only=read_only)
-    except (StoreError, JournalError) as exc:
-        fail(str(exc))
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return MarketStore(path, read_only=read_only)
+        except StoreOwnedError as exc:
+            if time.monotonic() >= deadline:
+                fail(str(exc))
+            time.sleep(0.1)
+        except (StoreError, JournalError) as exc:
+            fail(str(exc))
 
 
 def _jsonable(v: Any) -> Any:
