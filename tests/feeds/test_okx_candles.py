@@ -134,3 +134,43 @@ def test_feed_run_records_okx_candles_from_the_business_connection(tmp_path, sha
                      Decimal(grid.fmt_price(b.low)), Decimal(grid.fmt_price(b.close)), Decimal(grid.fmt_qty(b.volume)))
                     for b in replayed if b.interval == "1s"})
     assert again == bars
+
+
+def test_recorded_candles_are_served_as_recorded(tmp_path, shared_data):
+    """A recording with candle frames (here: the OKX recording plus three candle frames written
+    into a tickdesk capture) is served as recorded, and the emulator says so."""
+    from feeds.recordings import WS, CaptureWriter, RawRecord, read_many
+
+    records = list(read_many([shared_data / "okx" / OKX_REC[1]]))
+    t0 = next(r.ts_ns for r in records if r.kind == WS)
+    frames = [json.dumps({"arg": {"channel": "candle1m", "instId": "BTC-USDT"},
+                          "data": [[str(1652459160000 + 60_000 * i), "30200", "30250.5", "30190", f"3021{i}", "1.5",
+                                    "45300", "45300", "1" if i < 2 else "0"]]}, separators=(",", ":"))
+              for i in range(3)]
+    capture = tmp_path / "okx-with-candles.jsonl"
+    with CaptureWriter(capture, exchange="okx") as w:
+        for r in records:
+            w.write_record(r)
+        for i, f in enumerate(frames):
+            w.write_record(RawRecord(t0 + (i + 1) * 1_000_000, WS, "wss://ws.okx.com:8443/ws/v5/business", f, "okx"))
+    timeline = load_timeline([capture], "okx")
+    emu = Emulator(timeline, EmulatorConfig(speed=0))
+    runner = EmulatorThread(emu)
+    urls = runner.start()
+
+    async def talk() -> list[str]:
+        async with websockets.connect(urls["business_ws_url"]) as biz:
+            await biz.send(json.dumps({"op": "subscribe", "args": [{"channel": "candle1m", "instId": "BTC-USDT"}]}))
+            got = []
+            while len(got) < 4:
+                got.append(await asyncio.wait_for(biz.recv(), 20))
+            return got
+
+    try:
+        got = asyncio.run(talk())
+        state = runner.call(emu.state)
+    finally:
+        runner.stop()
+    assert json.loads(got[0])["event"] == "subscribe"
+    assert [json.loads(m) for m in got[1:]] == [json.loads(f) for f in frames]
+    assert state["symbols"]["BTC-USDT"]["candles"] == "recorded"
