@@ -325,7 +325,7 @@ class CandleChart(Widget, can_focus=True):
         if run:
             segs.append(Segment("".join(run), st.get(run_style) if run_style else st.get()))
         segs.append(Segment(self._gutter_text(y, price_rows, vol_rows).rjust(gutter)[:gutter], st.get("candles--axis")))
-        return Strip(segs, w).crop(0, w)
+        return Strip(segs).adjust_cell_length(w, st.get())
 
     def _gutter_text(self, y: int, price_rows: int, vol_rows: int) -> str:
         if y == len(self._lines) - 1:

@@ -84,7 +84,7 @@ class DepthChart(Widget):
             eighths = lots * rows * 8 // self.max_lots
             text[side].append(VEIGHTHS[max(0, min(8, eighths - r * 8))])
         segs = [Segment("".join(text[side]), st.get(f"depth--{side}")) for side in ("bid", "ask")]
-        return Strip(segs, w).crop(0, w)
+        return Strip(segs).adjust_cell_length(w, st.get())
 
     def _title(self) -> str:
         g = self._grid

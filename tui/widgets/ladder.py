@@ -332,7 +332,7 @@ class Ladder(Widget, can_focus=True):
         segs.append(Segment(row.ask.ljust(qw), self._qty_style("ask", row, extra)))
         if rw:
             segs.append(Segment(hbar(row.ask_cum * rw * 8 // self._bar_max if row.ask_cum else 0, rw), st.get("ladder--ask-bar", *extra)))
-        return Strip(segs, width).crop(0, width)
+        return Strip(segs).adjust_cell_length(width, st.get())
 
     def _qty_style(self, side: str, row: _Row, extra: tuple[str, ...]) -> Style:
         style = self._styles.get(f"ladder--{side}", *extra)

@@ -87,7 +87,7 @@ class Tape(ScrollView, can_focus=True):
         return self._large_lots is not None and trade.lots >= self._large_lots
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.scrollable_content_region.width  # without the scrollbar
         st = self._styles
         i = y + self.scroll_offset.y
         if i >= len(self._trades):
@@ -102,7 +102,7 @@ class Tape(ScrollView, can_focus=True):
             Segment(t.qty.rjust(qw) + " ", st.get("tape--qty", *large)),
             Segment("BUY " if t.side == "buy" else "SELL", st.get(side)),
         ]
-        return Strip(segs).extend_cell_length(width, st.get()).crop(0, width)
+        return Strip(segs).adjust_cell_length(width, st.get())
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

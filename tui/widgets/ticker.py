@@ -87,7 +87,7 @@ class TickerBar(Widget):
                 Segment(f"spr {f['spread'] or '-'} ", st.get("ticker--muted", *sel)),
                 Segment(sparkline(closes, self.spark_width), st.get(tone, *sel)),
             ]
-        return Strip(segs).extend_cell_length(w, st.get()).crop(0, w)
+        return Strip(segs).adjust_cell_length(w, st.get())
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
