@@ -241,3 +241,18 @@ def test_a_theme_switch_recolours_on_the_next_paint():
             assert bid_colour() == (0, 0, 0xFF)
 
     run(go())
+
+
+def test_a_level_sliding_past_the_view_depth_does_not_flash():
+    async def go():
+        clock = FakeClock()
+        lad = Ladder(auto_group=False, clock=clock)
+        async with Harness(lad).run_test(size=(44, 11)) as pilot:
+            lad.show(hand_view(**BOOK))
+            await pilot.pause()
+            # a new best bid pushes the deepest (99.95) out of a depth-3 view: only 100.01 flashes
+            deeper = dict(BOOK, bids=[("100.01", "0.10000")] + BOOK["bids"][:2])
+            lad.show(hand_view(**deeper, version=2))
+            assert set(lad._flash) == {("bid", 10001)}
+
+    run(go())

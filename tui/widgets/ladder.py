@@ -185,10 +185,8 @@ class Ladder(Widget, can_focus=True):
         if self._bids or self._asks:
             now = self._clock()
             for side, old, new in (("bid", self._bids, bids), ("ask", self._asks, asks)):
-                for k in old.keys() | new.keys():
-                    a, b = old.get(k, 0), new.get(k, 0)
-                    if a != b:
-                        self._flash[(side, k)] = (now, 1 if b > a else -1)
+                for k, direction in _changes(side, old, new):
+                    self._flash[(side, k)] = (now, direction)
             if self._flash and self.is_mounted:
                 self._ensure_timer()
         self._bids, self._asks = bids, asks
@@ -461,6 +459,20 @@ class Ladder(Widget, can_focus=True):
     def row_text(self, y: int) -> str:
         """The plain text of row ``y`` (tests, golden text)."""
         return self.render_line(y).text
+
+
+def _changes(side: str, old: dict[int, int], new: dict[int, int]) -> list[tuple[int, int]]:
+    """(key, +1 grew / -1 shrank) for levels whose quantity changed, within the depth both
+    snapshots cover (a level sliding past the view's depth limit did not change)."""
+    if not old or not new:
+        return []
+    if side == "bid":
+        lo = max(min(old), min(new))
+        keys = [k for k in old.keys() | new.keys() if k >= lo]
+    else:
+        hi = min(max(old), max(new))
+        keys = [k for k in old.keys() | new.keys() if k <= hi]
+    return [(k, 1 if new.get(k, 0) > old.get(k, 0) else -1) for k in keys if new.get(k, 0) != old.get(k, 0)]
 
 
 def _cumulative(keys: list[int], lots: dict[int, int]) -> list[int]:
