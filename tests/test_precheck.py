@@ -70,7 +70,7 @@ QTYS = VALID_QTYS * 3 + ["40", "0.05", "0", "100000"]
 
 @st.composite
 def commands(draw, ids: list[str]) -> dict:
-    kind = draw(st.sampled_from(["new"] * 8 + ["modify", "modify", "cancel", "state", "time", "withdraw"]))
+    kind = draw(st.sampled_from(["new"] * 10 + ["modify", "modify", "cancel", "state", "time", "withdraw", "cancel_all", "kill"]))
     cmd: dict
     if kind == "new":
         otype = draw(st.sampled_from(("limit",) * 6 + ("market",) * 2 + ORDER_TYPES + ("iceberg", "bogus")))
@@ -105,6 +105,12 @@ def commands(draw, ids: list[str]) -> dict:
             cmd["account"] = draw(st.sampled_from(["a", "mm"]))
     elif kind == "state":
         cmd = {"op": "state", "account": "a", "state": draw(st.sampled_from(["ACTIVE"] * 4 + ["REDUCING", "HALTED"]))}
+    elif kind == "cancel_all":
+        cmd = {"op": "cancel_all", "account": draw(st.sampled_from(["a", "", 7]))}
+        if draw(st.booleans()):
+            cmd["symbol"] = draw(st.sampled_from([SYM, "NOPE/USDT"]))
+    elif kind == "kill":
+        cmd = {"op": "kill", "account": draw(st.sampled_from(["a", "nobody", ""]))}
     elif kind == "withdraw":
         cmd = {"op": "withdraw", "account": "a", "asset": draw(st.sampled_from(["USDT", "XYZ"])), "amount": draw(st.sampled_from(["1", "500", "5000"]))}
     else:
