@@ -221,3 +221,37 @@ def test_health_events_report_each_change_once():
     assert [(e["event"], e.get("count"), e.get("reason")) for e in out] == [
         ("resync", 1, "checksum mismatch"), ("checksum_failure", 2, None), ("stale", 1, None),
         ("disconnect", None, "closed by server: 1001"), ("reconnect", None, None)]
+
+
+@pytest.mark.slow
+def test_feed_events_reach_a_market_state_in_process(shared_data):
+    """What the TUI does: a FeedRunner whose discrete events go to MarketState.post_event, against
+    an in-process emulator dropping depth frames: the gaps and resyncs arrive as events that add
+    up to the runner's health."""
+    import time
+
+    from feeds.emulator import Emulator, EmulatorConfig, EmulatorThread, load_timeline, parse_faults
+    from feeds.live import FeedConfig, FeedRunner
+
+    timeline = load_timeline([shared_data / "binance" / "BINANCE.ws.1.0"], "binance")
+    emu = EmulatorThread(Emulator(timeline, EmulatorConfig(speed=2, loop=True,
+                                                           faults=parse_faults("drop=0.2,until=2,seed=3"))))
+    urls = emu.start()
+    state = MarketState()
+    pushed: list[dict] = []
+    state.subscribe(pushed.append)
+    runner = FeedRunner(FeedConfig("binance", ["NKNUSDT"], ws_url=urls["ws_url"], rest_url=urls["rest_url"],
+                                   on_feed_event=state.post_event)).start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(e["event"] == "gap" for e in pushed) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        runner.stop(settle=8)
+        emu.stop()
+    h = runner.health()["symbols"]["binance:NKNUSDT"]
+    _, events = state.events_since(0)
+    assert events == pushed
+    assert sum(e["count"] for e in events if e["event"] == "gap") == h["gaps"] >= 1
+    assert sum(e["count"] for e in events if e["event"] == "resync") == h["resyncs"] >= 1
+    assert all(e["venue"] == "binance" and e["symbol"] == "NKN/USDT" for e in events if e["event"] in ("gap", "resync"))
