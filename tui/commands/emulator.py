@@ -3,6 +3,11 @@
 It prints where it listens as soon as it is ready (one JSON line on stdout with ``--json``),
 serves until ``--seconds`` have passed or it gets SIGINT/SIGTERM, then prints its final state
 (a second JSON line with ``--json``).  Logs go to stderr.
+
+OKX: market channels on ``/ws/v5/public``, candles on ``/ws/v5/business`` (recorded, or derived
+from the served trades when the recording has none; the listening line says which). Binance:
+kline streams the recording lacks are derived from its trades. ``--klines FILE`` (a 1-minute
+candle file) feeds ``/api/v3/klines`` and OKX ``/api/v5/market/(history-)candles`` for backfills.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ def emulator(
     okx_snapshot: Annotated[
         bool, typer.Option("--okx-snapshot/--no-okx-snapshot", help="OKX: send a books snapshot on subscribe (off: REST bootstrap).")
     ] = True,
-    klines: Annotated[Path | None, typer.Option("--klines", help="1-minute candle file for /api/v3/klines (default: built from trades).")] = None,
+    klines: Annotated[Path | None, typer.Option("--klines", help="1-minute candle file for the REST klines/candles endpoints (default: built from trades).")] = None,
     ping_interval: Annotated[float, typer.Option("--ping-interval", help="Binance: seconds between server pings (0: off).")] = 20.0,
     history: Annotated[int, typer.Option("--history", help="Book updates kept per symbol for /debug/book?at=ID.")] = 5_000,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines on stdout: where it listens, then the final state.")] = False,
