@@ -5,7 +5,7 @@ One module per command area keeps files small; none of them imports textual at m
 
 import importlib
 
-_MODULES = ("root", "sim", "simmarket", "bench", "journal", "feed", "feedrun", "emulator", "backtest", "benchbacktest", "sweep", "marketdata", "replay", "history", "backfill", "strategy", "benchui", "serveweb", "benchcomposer")
+_MODULES = ("root", "sim", "simmarket", "bench", "journal", "feed", "feedrun", "emulator", "backtest", "benchbacktest", "sweep", "marketdata", "replay", "history", "backfill", "strategy", "benchui", "serveweb", "benchcomposer", "benchwidgets")
 
 for _name in _MODULES:
     try:

@@ -158,6 +158,7 @@ class CandleChart(Widget, can_focus=True):
         self.markers: dict[int, str] = {}  # bar index -> "buy" | "sell"
         self._places = 2
         self._lines: list[list[tuple[str, str | None]]] = []
+        self._runs: list[list[tuple[str, str | None]]] | None = None  # _lines as style runs
         self.scale: tuple[float, float] | None = None  # low, high of the price pane
         self.first_visible = 0
         self.x0 = 0  # column of the first visible bar
@@ -232,6 +233,7 @@ class CandleChart(Widget, can_focus=True):
         self.x0 = plot_w - (end - start)  # right-aligned: the newest bar sits by the price axis
         lines: list[list[tuple[str, str | None]]] = [[(" ", None)] * plot_w for _ in range(max(0, h))]
         self._lines = lines
+        self._runs: list[list[tuple[str, str | None]]] | None = None
         self.refresh()
         if h < 3 or end <= start:
             self.scale = None
@@ -313,28 +315,40 @@ class CandleChart(Widget, can_focus=True):
             return Strip.blank(w, st.get())
         if y == 0:
             return Strip([Segment(self.header_text().ljust(w)[:w], st.get("candles--header"))], w)
-        price_rows, vol_rows, gutter = self._panes()
-        segs: list[Segment] = []
-        run, run_style = [], None
-        for ch, style in self._lines[y]:
-            if style != run_style and run:
-                segs.append(Segment("".join(run), st.get(run_style) if run_style else st.get()))
-                run = []
-            run_style = style
-            run.append(ch)
-        if run:
-            segs.append(Segment("".join(run), st.get(run_style) if run_style else st.get()))
-        segs.append(Segment(self._gutter_text(y, price_rows, vol_rows).rjust(gutter)[:gutter], st.get("candles--axis")))
+        if self._runs is None:
+            self._runs = self._build_runs()
+        segs = [Segment(text, st.get(style) if style else st.get()) for text, style in self._runs[y]]
         return Strip(segs).adjust_cell_length(w, st.get())
 
-    def _gutter_text(self, y: int, price_rows: int, vol_rows: int) -> str:
+    def _build_runs(self) -> list[list[tuple[str, str | None]]]:
+        """Each row of the grid as runs of one style, plus its gutter text (once per layout)."""
+        price_rows, vol_rows, gutter = self._panes()
+        labels = self._labels() if self.scale is not None else {}
+        out = []
+        for y, cells in enumerate(self._lines):
+            runs: list[tuple[str, str | None]] = []
+            chars: list[str] = []
+            style = None
+            for ch, st in cells:
+                if st != style and chars:
+                    runs.append(("".join(chars), style))
+                    chars = []
+                style = st
+                chars.append(ch)
+            if chars:
+                runs.append(("".join(chars), style))
+            runs.append((self._gutter_text(y, price_rows, vol_rows, labels).rjust(gutter)[:gutter], "candles--axis"))
+            out.append(runs)
+        return out
+
+    def _gutter_text(self, y: int, price_rows: int, vol_rows: int, labels: dict[int, str]) -> str:
         if y == len(self._lines) - 1:
             return ""  # the time-axis row
         if self.scale is None or not 1 <= y <= price_rows:
             if vol_rows and y == price_rows + 2 and len(self.bars):
                 return "vol " + _compact(float(self.bars.volume[self.first_visible : len(self.bars) - self.bars_back].max()))
             return ""
-        return self._labels().get(y, "")
+        return labels.get(y, "")
 
     def _labels(self) -> dict[int, str]:
         """Row -> price label: 1-2-5 steps, about one every three rows."""
