@@ -116,5 +116,12 @@ class HealthEvents:
         if self._delta(("", "reconnect"), reconnects) > 0:
             out.append({"event": "reconnect", "venue": self.venue, "connects": consumer.connects,
                         "reconnects": reconnects, "url": consumer.ws_url})
+        b = getattr(consumer, "business", None)  # OKX candles' own connection
+        if b is not None:
+            if self._delta(("business", "lost"), b.disconnects + b.connect_failures) > 0:
+                out.append({"event": "disconnect", "venue": self.venue, "scope": "business", "reason": b.last_error})
+            if self._delta(("business", "reconnect"), max(0, b.connects - 1)) > 0:
+                out.append({"event": "reconnect", "venue": self.venue, "scope": "business", "connects": b.connects,
+                            "url": b.url})
         for ev in out:
             self.emit(ev)

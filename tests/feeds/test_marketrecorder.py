@@ -203,6 +203,8 @@ class _Consumer:
         self.connects = 1
         self.history: list = []
         self.ws_url = "ws://x/ws/v5/public"
+        self.business = type("B", (), {"disconnects": 0, "connect_failures": 0, "connects": 1, "last_error": None,
+                                        "url": "ws://x/ws/v5/business"})()
 
 
 def test_health_events_report_each_change_once():
@@ -216,11 +218,13 @@ def test_health_events_report_each_change_once():
     c.sym.stale = 1
     c.disconnects, c.connects = 1, 2
     c.history.append({"reason": "closed by server: 1001", "retry_in": 0.4, "connected_for": 3.0})
+    c.business.connect_failures, c.business.last_error = 1, "ConnectionRefusedError: refused"
     ev.poll(c)
     ev.poll(c)
-    assert [(e["event"], e.get("count"), e.get("reason")) for e in out] == [
-        ("resync", 1, "checksum mismatch"), ("checksum_failure", 2, None), ("stale", 1, None),
-        ("disconnect", None, "closed by server: 1001"), ("reconnect", None, None)]
+    assert [(e["event"], e.get("count"), e.get("reason"), e.get("scope")) for e in out] == [
+        ("resync", 1, "checksum mismatch", None), ("checksum_failure", 2, None, None), ("stale", 1, None, None),
+        ("disconnect", None, "closed by server: 1001", None), ("reconnect", None, None, None),
+        ("disconnect", None, "ConnectionRefusedError: refused", "business")]
 
 
 @pytest.mark.slow
