@@ -14,7 +14,7 @@ def test_bench_widgets_json(run_cli):
         w, h = map(int, r["size"].split("x"))
         assert r["lines"] == h, name
         assert 0 < r["frame_median_ms"] <= r["frame_max_ms"], name
-        assert abs(r["per_line_us"] - r["frame_median_ms"] * 1000 / h) < 0.1, name  # both rounded
+        assert abs(r["per_line_us"] - r["frame_median_ms"] * 1000 / h) <= 0.5 / h + 0.05, name  # both rounded
     assert err.startswith("bench widgets: seed 1, 20 warm-up steps, 3 frames per widget")
 
 
