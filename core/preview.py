@@ -9,7 +9,7 @@ hidden (iceberg) quantity is not visible, and self-trade prevention is not model
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -141,4 +141,4 @@ def preview_for(view: Any, instrument: Any, side: str, qty_lots: int, limit_tick
     return estimate(view.bids, view.asks, side, qty_lots, limit_ticks, fee_rate, instrument.tick_size, instrument.lot_size)
 
 
-__all__: Sequence[str] = ["Preview", "estimate", "preview_for"]
+__all__ = ["Preview", "estimate", "preview_for"]
