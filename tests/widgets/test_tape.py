@@ -70,3 +70,15 @@ def test_auto_threshold_is_a_multiple_of_the_median_and_history_scrolls():
             assert tape.row_text(0).split()[1:3] == [t.price, t.qty]
 
     asyncio.run(go())
+
+
+def test_a_narrow_tape_drops_milliseconds_and_shortens_the_aggressor():
+    async def go():
+        tape = Tape()
+        async with Harness(tape).run_test(size=(30, 6)) as pilot:
+            tape.show(hand_view(**BOOK, trades=TRADES, ts=1_250_000_000))
+            await pilot.pause()
+            # 13 + 7 + 8 + 4 = 32 columns needed for the full row; 30 (29 without the scrollbar) is not enough
+            assert tape.row_text(0).split() == ["00:00:01", "99.99", "0.01000", "S"]
+
+    asyncio.run(go())

@@ -84,7 +84,7 @@ class OrderTicket(ModalScreen[dict | None]):
     OrderTicket Label.name { width: 10; color: $foreground-muted; }
     OrderTicket Label.gap { width: 2; }
     OrderTicket Input { width: 16; height: 1; border: none; padding: 0 1; background: $boost; }
-    OrderTicket Input:focus { background: $cursor-bg; }
+    OrderTicket Input:focus { border: none; background: $cursor-bg; }
     OrderTicket #title { text-style: bold; height: 1; margin-bottom: 1; }
     OrderTicket #title.-buy { color: $bid; }
     OrderTicket #title.-sell { color: $ask; }
@@ -158,7 +158,7 @@ class OrderTicket(ModalScreen[dict | None]):
             yield Static("", id="checks")
             yield Static("", id="notes")
             yield Static("", id="errors")
-            yield Label("Enter send · Esc cancel · Tab next · ←/→ choice · 1-4/F5-F8 qty 10/25/50/100%", id="keys")
+            yield Label("Enter send · Esc cancel · Tab field · ←/→ choose · 1-4/F5-F8 qty 10-100%", id="keys")
 
     def on_mount(self) -> None:
         if not self.form.price:

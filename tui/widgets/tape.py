@@ -96,11 +96,15 @@ class Tape(ScrollView, can_focus=True):
         pw, qw = self._widths
         side = "tape--buy" if t.side == "buy" else "tape--sell"
         large = ("tape--large",) if self.is_large(t) else ()
+        # Narrow panes drop the milliseconds and shorten the aggressor to B/S before cropping.
+        wide = width >= 13 + pw + 1 + qw + 1 + 4
+        stamp = format_time(t.ts) if wide else format_time(t.ts)[:8]
+        aggressor = ("BUY " if t.side == "buy" else "SELL") if wide else ("B" if t.side == "buy" else "S")
         segs = [
-            Segment(format_time(t.ts) + " ", st.get("tape--time")),
+            Segment(stamp + " ", st.get("tape--time")),
             Segment(t.price.rjust(pw) + " ", st.get(side, *large)),
             Segment(t.qty.rjust(qw) + " ", st.get("tape--qty", *large)),
-            Segment("BUY " if t.side == "buy" else "SELL", st.get(side)),
+            Segment(aggressor, st.get(side)),
         ]
         return Strip(segs).adjust_cell_length(width, st.get())
 
