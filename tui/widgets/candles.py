@@ -351,10 +351,10 @@ class CandleChart(Widget, can_focus=True):
         return labels.get(y, "")
 
     def _labels(self) -> dict[int, str]:
-        """Row -> price label: 1-2-5 steps, about one every three rows."""
+        """Row -> price label: 1-2-5 steps, about one every other row (at least two)."""
         price_rows, _, _ = self._panes()
         lo, hi = self.scale
-        step = nice_step(hi - lo, max(1, price_rows // 3))
+        step = nice_step(hi - lo, max(2, price_rows // 2))
         labels: dict[int, str] = {}
         v = np.ceil(lo / step) * step
         subrows = price_rows * 2
