@@ -30,14 +30,16 @@ validate, ``int`` over ``map``) measured 2x slower than the memo; ``msgspec`` ca
 the digit strings straight to ints (it refuses leading zeros such as ``"00100000"``). Hence
 the compiled path: no intermediate JSON objects or strings, 8 digits converted at a time, and
 the same dict/heap operations without the bytecode around them. Profile of the compiled loop
-(perf, this machine): the book's dict operations ~25% (one lookup/insert/delete a level: hash,
-probe, cache misses in ~2-3k-entry dicts), parsing the bytes ~15%, ints allocated for the
-record and freed when a level's quantity is replaced ~15%, the lazy heaps (a push per new
-price, stale tops popped by best bid/ask) ~12%, the timed Python loop itself ~5%. What is left
-is the cost of a book made of Python dicts and ints (which every reader of ``L2Book`` uses);
-going further means a C-native book behind a mapping view.
-``decode_only`` is the orjson-only figure: the compiled parse + apply + best runs at about
-half of it (about 1.8x its time per frame).
+(perf, this machine, ~11 us a frame): the book's dict operations ~25% (one lookup/insert/delete
+a level: hash, probe, cache misses in ~2-3k-entry dicts), the lazy heaps ~20% (a push per new
+price -- ~18 a frame, most near the top, so a full sift over scattered int objects -- heap
+compaction, stale tops popped by best bid/ask; an experiment leaving the pushes out cut
+update + best from ~6 to ~3.6 us), parsing the bytes ~15%, ints allocated for the record and
+freed when a level's quantity is replaced ~15%, the timed Python loop ~5%. What is left is the
+cost of a book made of Python dicts, lists and ints (which every reader of ``L2Book`` uses);
+going further means a C-native book (hash map + int64 order index) behind a mapping view.
+``decode_only`` is the orjson-only figure: the compiled parse + apply + best takes 1.8-2x its
+time per frame.
 
 After the timed rounds both books must be equal level for level (the reference's floats
 converted back to exact ticks/lots through their shortest repr) or the benchmark fails.
