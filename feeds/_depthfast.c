@@ -478,23 +478,18 @@ parse_depth(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
 
     /* Accepted: build DepthDiff(key, E*1e6, ts_ns, U, u, pu|None, bt, bl, at, al, None, None). */
     PyObject *items[N_FIELDS] = {NULL};
+    PyObject *rec = NULL;
+    /* each made only while no error is pending */
+    if (!(items[1] = PyLong_FromUnsignedLongLong(E * 1000000ULL)) || !(items[3] = PyLong_FromUnsignedLongLong(U)) ||
+        !(items[4] = PyLong_FromUnsignedLongLong(u)) ||
+        !(items[5] = has_pu ? PyLong_FromUnsignedLongLong(pu) : Py_NewRef(Py_None)) ||
+        !(items[6] = int_list(scratch, nb, 0)) || !(items[7] = int_list(scratch, nb, 1)) ||
+        !(items[8] = int_list(scratch + 2 * nb, na, 0)) || !(items[9] = int_list(scratch + 2 * nb, na, 1)))
+        goto fail;
     items[0] = Py_NewRef(sp.key);
-    items[1] = PyLong_FromUnsignedLongLong(E * 1000000ULL);
     items[2] = Py_NewRef(ts_ns);
-    items[3] = PyLong_FromUnsignedLongLong(U);
-    items[4] = PyLong_FromUnsignedLongLong(u);
-    items[5] = has_pu ? PyLong_FromUnsignedLongLong(pu) : Py_NewRef(Py_None);
-    items[6] = int_list(scratch, nb, 0);
-    items[7] = int_list(scratch, nb, 1);
-    items[8] = int_list(scratch + 2 * nb, na, 0);
-    items[9] = int_list(scratch + 2 * nb, na, 1);
     items[10] = Py_NewRef(Py_None);
     items[11] = Py_NewRef(Py_None);
-    PyObject *rec = NULL;
-    for (int i = 0; i < N_FIELDS; i++) {
-        if (items[i] == NULL)
-            goto fail;
-    }
     /* What tuple.__new__(DepthDiff, items) does, without the intermediate tuple. */
     rec = depth_diff_type->tp_alloc(depth_diff_type, N_FIELDS);
     if (rec == NULL)
