@@ -352,7 +352,7 @@ lookup_spec(PyObject *specs, const char *sym, Py_ssize_t len, Spec *out)
  * on identity (no rich comparison) and no new int is allocated. Ints are immutable, so sharing
  * one between symbols or books is harmless. */
 #ifndef TICK_BITS
-#define TICK_BITS 12
+#define TICK_BITS 14
 #endif
 #define TICK_SLOTS (1 << TICK_BITS)
 static struct {
