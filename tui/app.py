@@ -73,11 +73,13 @@ class WorkstationApp(App):
         self.wall_clock = wall_clock
         self.refresh_hz = settings.ui.refresh_hz
         self.last_key_at: float | None = None
-        modes = available_modes()
-        self.mode_specs: list[ModeSpec] = [spec for spec, _ in modes.values()]
-        self._mode_classes = {name: cls for name, (_, cls) in modes.items()}
+        self._modes_available = available_modes()
+        self.mode_specs: list[ModeSpec] = list(self._modes_available.values())
         self.keymap = settings.keys.mapping()
-        check_keymap(self.keymap, class_bindings(self.keymap_classes()))
+        known = class_bindings(self.keymap_classes())
+        if any(ident not in known for ident in self.keymap):  # maybe a key of a screen not loaded yet
+            known = class_bindings([*self.keymap_classes(), *(s.screen_class() for s in self.mode_specs)])
+        check_keymap(self.keymap, known)
         theme = settings.ui.theme
         if theme not in (DARK, LIGHT):
             raise ValueError(f"[ui] theme {theme!r} is not a tickdesk theme; expected {DARK} or {LIGHT}")
@@ -85,26 +87,20 @@ class WorkstationApp(App):
         for t in THEMES:
             self.register_theme(t)
         self.theme = theme
-        for name, cls in self._mode_classes.items():
-            self.add_mode(name, cls)
+        for name, spec in self._modes_available.items():
+            self.add_mode(name, spec.make_screen)
 
     def keymap_classes(self) -> list[type]:
         """Every class whose bindings ``[keys]`` may remap (the help lists the live ones)."""
-        import importlib.util
+        from tui.screens.order_ticket import OrderTicket
+        from tui.screens.trade import TradeScreen
+        from tui.widgets.account_tables import OrdersTable
+        from tui.widgets.candles import CandleChart
+        from tui.widgets.ladder import Ladder
+        from tui.widgets.tape import Tape
 
-        classes: list[type] = [type(self), HelpScreen, ConfirmModal, ModifyOrderModal, *self._mode_classes.values()]
-        for module, name in (
-            ("tui.widgets.ladder", "Ladder"),
-            ("tui.widgets.tape", "Tape"),
-            ("tui.widgets.candles", "CandleChart"),
-            ("tui.widgets.depth", "DepthChart"),
-            ("tui.widgets.ticker", "TickerBar"),
-            ("tui.widgets.account_tables", "OrdersTable"),
-            ("tui.screens.order_ticket", "OrderTicket"),
-        ):
-            if importlib.util.find_spec(module) is not None:
-                classes.append(getattr(importlib.import_module(module), name))
-        return classes
+        return [type(self), HelpScreen, ConfirmModal, ModifyOrderModal, TradeScreen, Ladder, Tape, CandleChart,
+                OrdersTable, OrderTicket]
 
     # --- lifecycle -----------------------------------------------------------------------
     async def on_event(self, event: events.Event) -> None:
@@ -122,15 +118,16 @@ class WorkstationApp(App):
 
     async def on_unmount(self) -> None:
         self.source.stop()
+        gc.unfreeze()  # let interpreter shutdown collect (and finalise) everything normally
 
     # --- global actions ------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "mode" and parameters and parameters[0] not in self._mode_classes:
+        if action == "mode" and parameters and parameters[0] not in self._modes_available:
             return False  # that screen is not in this build: key inactive, hidden from the footer
         return True
 
     def action_mode(self, name: str) -> None:
-        if name not in self._mode_classes:
+        if name not in self._modes_available:
             self.notify(f"The {name} screen is not available in this build", severity="warning")
             return
         if self.current_mode != name:

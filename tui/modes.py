@@ -1,7 +1,9 @@
 """The workstation's screens as a registry: mode name, key, module, class.
 
-A mode is registered when its module is in the tree (helpers add screens over time); a module
-that exists but fails to import, or lacks its class, is a bug and raises. ``f2``..``f7`` switch.
+A mode is registered when its module is in the tree (helpers add screens over time). Screens
+are imported when first shown (the journal and SQL screens pull in DuckDB: start-up stays
+fast); a module that exists but fails to import, or lacks its class, is a bug and raises then
+(``tests/tui`` imports every registered one). ``f2``..``f7`` switch.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ class ModeSpec:
     def binding_id(self) -> str:
         return f"mode.{self.name}"
 
+    def screen_class(self) -> type[Screen]:
+        """Import the module and return the screen class (errors propagate)."""
+        cls = getattr(importlib.import_module(self.module), self.cls)
+        if not (isinstance(cls, type) and issubclass(cls, Screen)):
+            raise TypeError(f"{self.module}.{self.cls} is not a Screen")
+        return cls
+
+    def make_screen(self) -> Screen:
+        """The factory Textual's modes call on first switch."""
+        return self.screen_class()()
+
 
 MODE_SPECS = (
     ModeSpec("trade", "f2", "tui.screens.trade", "TradeScreen", "Trade"),
@@ -36,12 +49,6 @@ MODE_SPECS = (
 )
 
 
-def available_modes(specs: tuple[ModeSpec, ...] = MODE_SPECS) -> dict[str, tuple[ModeSpec, type[Screen]]]:
-    """Mode name -> (spec, screen class) for the modules present in the tree."""
-    out: dict[str, tuple[ModeSpec, type[Screen]]] = {}
-    for spec in specs:
-        if importlib.util.find_spec(spec.module) is None:
-            continue  # not written yet: no mode, no key
-        cls = getattr(importlib.import_module(spec.module), spec.cls)
-        out[spec.name] = (spec, cls)
-    return out
+def available_modes(specs: tuple[ModeSpec, ...] = MODE_SPECS) -> dict[str, ModeSpec]:
+    """Mode name -> spec, for the screen modules present in the tree (not imported yet)."""
+    return {spec.name: spec for spec in specs if importlib.util.find_spec(spec.module) is not None}

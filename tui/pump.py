@@ -58,6 +58,7 @@ class PumpedScreen(Screen):
         self.last_pump_ms = 0.0  # wall time the last tick's pulls and redraws took
         self.pumps = 0
         self._skipped = False
+        self.held = False  # True: the timer's ticks do nothing (tests drive ``pump_now``)
 
     def on_mount(self) -> None:
         hz = getattr(self.app, "refresh_hz", 15)
@@ -74,12 +75,19 @@ class PumpedScreen(Screen):
             self._pump_timer.resume()
             self.gate.forget()
 
-    def _tick(self) -> None:
+    def pump_now(self) -> None:
+        """One tick now, whatever the timer (tests and benchmarks that step the source)."""
+        self._skipped = True  # no input-first skip for an explicit tick
+        self._tick(force=True)
+
+    def _tick(self, force: bool = False) -> None:
+        if self.held and not force:
+            return
         # Input first: right after a key, leave this frame to the key's own repaint (the data
         # redraw follows on the next tick); never skip twice in a row, so typing cannot freeze
         # the market.
         last_key = getattr(self.app, "last_key_at", None)
-        if last_key is not None and not self._skipped and time.perf_counter() - last_key < KEY_QUIET_S:
+        if not force and last_key is not None and not self._skipped and time.perf_counter() - last_key < KEY_QUIET_S:
             self._skipped = True
             return
         self._skipped = False

@@ -3,7 +3,7 @@
 The source does not step on its own (``paused=True``): a test advances it with ``step(app, n)``,
 which runs the steps on the engine thread and then runs one pump tick explicitly, so what the
 screen shows depends only on the seed and the keys pressed, never on the machine's speed.
-The app's wall clock is frozen (``lambda: 0.0``) so the status bar's latency figures are too.
+The app's wall clock is a ``FakeClock`` (still) so the status bar's latency figures are too.
 """
 
 from __future__ import annotations
@@ -25,19 +25,32 @@ def settings_from(tmp_path: Path, toml: str = "") -> Settings:
     return load_config(cfg, env={})
 
 
+class FakeClock:
+    """The app's wall clock in tests: still unless a test moves it (flash fades, latency)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
 def make_app(settings: Settings):
     from tui.app import WorkstationApp
     from tui.sources.base import open_source
 
     src = open_source("sim", settings, paused=True)
-    return WorkstationApp(src, settings, wall_clock=lambda: 0.0)
+    src.start()
+    src.step(0).result(30)  # the first publish is done before the first pump: same start every run
+    return WorkstationApp(src, settings, wall_clock=FakeClock())
 
 
-def freeze_pump(app) -> None:
-    """Stop the trade screen's timer: only ``step``/``pump`` redraw (deterministic snapshots)."""
-    timer = app.screen._pump_timer
-    if timer is not None:
-        timer.pause()
+async def freeze_pump(pilot) -> None:
+    """Hold the trade screen's pump (only ``step``/``pump`` redraw), after letting its first
+    tick run on the still market: every run then starts from the same drawn state."""
+    await pilot.pause()
+    pilot.app.screen.held = True
+    await pilot.pause()
 
 
 async def pump(pilot) -> None:
@@ -45,7 +58,7 @@ async def pump(pilot) -> None:
     app = pilot.app
     base = next(s for s in reversed(app.screen_stack) if not s.is_modal)
     await pilot.pause()
-    base._tick()
+    base.pump_now()
     await pilot.pause()
 
 

@@ -81,7 +81,9 @@ def test_precheck_changes_nothing_and_reports_the_fee(sim):
 
 
 def test_stop_leaves_no_thread():
+    before = set(threading.enumerate())
     src = open_source("sim", load_config(env={}))
     src.start()
     src.stop()
-    assert [t.name for t in threading.enumerate() if t.name == "sim-source"] == []
+    assert not src.worker.alive
+    assert [t for t in threading.enumerate() if t not in before] == []

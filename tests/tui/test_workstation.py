@@ -37,7 +37,7 @@ def table_rows(table) -> list[tuple]:
 async def test_cancel_and_modify_from_the_orders_table(tui_settings):
     app = make_app(tui_settings)
     async with app.run_test(size=(160, 48)) as pilot:
-        freeze_pump(app)
+        await freeze_pump(pilot)
         await step(pilot, 20)
         await place(pilot, resting("20000.00"), resting("21000.00"))
         orders = app.screen.query_one(OrdersTable)
@@ -69,7 +69,7 @@ async def test_cancel_and_modify_from_the_orders_table(tui_settings):
 async def test_modify_to_an_off_grid_price_shows_the_engines_reason(tui_settings):
     app = make_app(tui_settings)
     async with app.run_test(size=(160, 48)) as pilot:
-        freeze_pump(app)
+        await freeze_pump(pilot)
         await step(pilot, 5)
         await place(pilot, resting("20000.00"))
         await pilot.press("o", "m")
@@ -84,7 +84,7 @@ async def test_modify_to_an_off_grid_price_shows_the_engines_reason(tui_settings
 async def test_cancel_all_for_the_symbol_keeps_other_symbols(tui_settings):
     app = make_app(tui_settings)
     async with app.run_test(size=(160, 48)) as pilot:
-        freeze_pump(app)
+        await freeze_pump(pilot)
         await step(pilot, 10)
         eth = {"op": "new", "symbol": "ETH/USDT", "side": "buy", "type": "limit", "price": "1000.00", "qty": "0.1000"}
         await place(pilot, resting("20000.00"), resting("20001.00"), eth)
@@ -97,7 +97,7 @@ async def test_cancel_all_for_the_symbol_keeps_other_symbols(tui_settings):
 async def test_kill_switch_asks_then_cancels_everything_and_halts(tui_settings):
     app = make_app(tui_settings)
     async with app.run_test(size=(160, 48)) as pilot:
-        freeze_pump(app)
+        await freeze_pump(pilot)
         await step(pilot, 10)
         await place(pilot, resting("20000.00"), resting("40000.00", side="sell"))
         status = app.screen.query_one(StatusBar)
@@ -130,7 +130,7 @@ async def test_kill_switch_asks_then_cancels_everything_and_halts(tui_settings):
 async def test_palette_switches_theme_and_symbol(tui_settings):
     app = make_app(tui_settings)
     async with app.run_test(size=(160, 48)) as pilot:
-        freeze_pump(app)
+        await freeze_pump(pilot)
         await step(pilot, 5)
         assert app.theme == DARK
         await pilot.press("ctrl+p")
@@ -155,7 +155,7 @@ async def test_a_key_remapped_in_the_config_file_works_and_help_shows_it(tmp_pat
     settings = settings_from(tmp_path, '[keys]\n"risk.kill" = "f12"\norder.cancel-all = "x"\n')
     app = make_app(settings)
     async with app.run_test(size=(160, 48)) as pilot:
-        freeze_pump(app)
+        await freeze_pump(pilot)
         await step(pilot, 5)
         await pilot.press("ctrl+k")  # the old key no longer opens the kill switch
         assert not isinstance(app.screen, ConfirmModal)
@@ -184,7 +184,7 @@ def test_an_unknown_binding_id_is_refused_with_a_hint(tmp_path):
 async def test_help_lists_every_binding_of_the_trade_screen(tui_settings):
     app = make_app(tui_settings)
     async with app.run_test(size=(160, 48)) as pilot:
-        freeze_pump(app)
+        await freeze_pump(pilot)
         await pilot.press("question_mark")
         ids = {r[3] for r in table_rows(app.screen.query_one("#keys"))}
         for needed in ("app.quit", "risk.kill", "app.help", "mode.trade", "order.buy", "order.sell",
@@ -205,3 +205,30 @@ async def test_ctrl_q_quits_and_leaves_no_thread_behind(tui_settings):
     assert not app.source.worker.alive
     leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert leftover == [], leftover
+
+
+def test_every_registered_mode_imports_its_screen():
+    from textual.screen import Screen
+
+    from tui.modes import MODE_SPECS, available_modes
+
+    modes = available_modes()
+    assert "trade" in modes
+    assert set(modes) <= {spec.name for spec in MODE_SPECS}
+    for spec in modes.values():
+        assert issubclass(spec.screen_class(), Screen), spec
+
+
+async def test_f_keys_switch_modes_and_back(tui_settings):
+    from tui.modes import available_modes
+
+    app = make_app(tui_settings)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await freeze_pump(pilot)
+        for spec in available_modes().values():
+            await pilot.press(spec.key)
+            await pilot.pause()
+            assert app.current_mode == spec.name
+            assert type(app.screen).__name__ == spec.cls
+        await pilot.press("f2")
+        assert app.current_mode == "trade"

@@ -16,46 +16,27 @@ positions, balances (wallet), events [focus.*].
 
 from __future__ import annotations
 
-import importlib.util
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane
 
 from core.market_state import AccountView, MarketView
 from tui.activity import summarise
 from tui.pump import PumpedScreen
 from tui.screens.modify import ModifyOrderModal
+from tui.screens.order_ticket import OrderTicket
 from tui.widgets.account_tables import ActivityTable, BalancesTable, OrdersTable, PositionsTable
+from tui.widgets.candles import TIMEFRAMES, CandleChart
+from tui.widgets.depth import DepthChart
 from tui.widgets.ladder import Ladder
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.tape import Tape
+from tui.widgets.ticker import TickerBar
 
-TIMEFRAMES = ("1s", "1m", "5m", "15m", "1h")
 HEALTH_EVERY = 8  # pump ticks between health pulls (about twice a second)
-
-
-class _Pending(Static):
-    """TEMPORARY stand-in for a widget the widgets helper has not committed yet."""
-
-    DEFAULT_CSS = "_Pending { border: round $panel; color: $foreground-muted; content-align: center middle; }"
-
-    def __init__(self, what: str, *, id: str | None = None) -> None:
-        super().__init__(f"{what} (widget pending)", id=id)
-        self.timeframe = "1m"
-
-    def show(self, *_args, **_kwargs) -> None:
-        pass
-
-
-def _widget(module: str, name: str, label: str, **kw):
-    """The real widget when its module is in the tree, else a temporary stand-in."""
-    if importlib.util.find_spec(module) is None:
-        return _Pending(label, **kw)
-    return getattr(importlib.import_module(module), name)(**kw)
 
 
 class TradeScreen(PumpedScreen):
@@ -88,12 +69,12 @@ class TradeScreen(PumpedScreen):
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield _widget("tui.widgets.ticker", "TickerBar", "ticker", id="ticker")
+        yield TickerBar(id="ticker")
         with Horizontal(id="main"):
-            yield Ladder(id="ladder")
+            yield Ladder(id="ladder", clock=self.app.wall_clock)
             with Vertical(id="center"):
-                yield _widget("tui.widgets.candles", "CandleChart", "candles", id="candles")
-                yield _widget("tui.widgets.depth", "DepthChart", "depth", id="depth")
+                yield CandleChart(id="candles")
+                yield DepthChart(id="depth")
             yield Tape(id="tape")
         with TabbedContent(id="account", initial="tab-orders"):
             with TabPane("Orders", id="tab-orders"):
@@ -111,6 +92,7 @@ class TradeScreen(PumpedScreen):
         src = self.app.source
         wanted = self.app.settings.ui.symbol
         self.symbol = wanted if wanted in src.symbols else src.symbols[0]
+        self.query_one(TickerBar).select(self.symbol)
         self.query_one(Ladder).focus()
         self._layout_for(self.size.width, self.size.height)
         super().on_mount()
@@ -128,8 +110,9 @@ class TradeScreen(PumpedScreen):
     def watch_symbol(self, old: str, new: str) -> None:
         if old and old != new:
             self.gate.forget()
-            self.sub_title = new
-        self.title = f"tickdesk · {new}"
+        self.sub_title = new
+        if self.is_mounted:
+            self.query_one(TickerBar).select(new)
 
     # --- the pump ------------------------------------------------------------------------
     def pump(self) -> None:
@@ -143,7 +126,7 @@ class TradeScreen(PumpedScreen):
         if view is not None and self.gate.changed("view", (self.symbol, view.version)):
             self._show_view(view)
             self._view_seen_at = clock()
-        ticker = self.query_one("#ticker")
+        ticker = self.query_one(TickerBar)
         views = [v for v in (src.state.view(s) for s in src.symbols) if v is not None]
         if self.gate.changed("ticker", tuple(v.version for v in views)):
             ticker.show(views)
@@ -164,9 +147,12 @@ class TradeScreen(PumpedScreen):
         )
 
     def _show_view(self, view: MarketView) -> None:
-        self.query_one(Ladder).show(view, self._own.get(view.symbol, {}))
-        self.query_one("#candles").show(view)
-        self.query_one("#depth").show(view)
+        # The ladder picks its price grouping from the first book it sees for a symbol: an empty
+        # book (the venue before its first quotes) would fix it at one tick, so it waits for one.
+        if view.bids or view.asks or self.query_one(Ladder).view is not None:
+            self.query_one(Ladder).show(view, self._own.get(view.symbol, {}))
+        self.query_one(CandleChart).show(view)
+        self.query_one(DepthChart).show(view)
         self.query_one(Tape).show(view)
 
     def _show_account(self, acct: AccountView) -> None:
@@ -210,11 +196,6 @@ class TradeScreen(PumpedScreen):
     def action_ticket(self, side: str) -> None:
         if not self._require_trading():
             return
-        if importlib.util.find_spec("tui.screens.order_ticket") is None:  # TEMPORARY until the ticket lands
-            self.notify("order ticket not available in this build yet", severity="warning")
-            return
-        from tui.screens.order_ticket import OrderTicket
-
         price = self.query_one(Ladder).cursor_price
         self.app.push_screen(OrderTicket(self.symbol, side, price), callback=self.send)
 
@@ -244,10 +225,9 @@ class TradeScreen(PumpedScreen):
         self.symbol = syms[(syms.index(self.symbol) + step) % len(syms)]
 
     def action_timeframe(self) -> None:
-        chart = self.query_one("#candles")
-        tf = getattr(chart, "timeframe", "1m")
-        chart.timeframe = TIMEFRAMES[(TIMEFRAMES.index(tf) + 1) % len(TIMEFRAMES)] if tf in TIMEFRAMES else "1m"
-        self.notify(f"Timeframe {chart.timeframe}", timeout=1.5)
+        chart = self.query_one(CandleChart)
+        frames = list(TIMEFRAMES)
+        chart.timeframe = frames[(frames.index(chart.timeframe) + 1) % len(frames)]
 
     def action_focus_pane(self, pane: str) -> None:
         if pane == "ladder":

@@ -77,6 +77,9 @@ class SimSource:
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
+        """Start the engine thread (again: no-op, so a caller may start it before the app)."""
+        if self.worker.alive or self.worker.done.is_set():
+            return
         self._started_wall = time.monotonic()
         self.worker.start()
 
