@@ -10,7 +10,8 @@ import pytest
 from conftest import freeze_pump, make_app, settle, step
 from textual.widgets import Input
 
-from tui.screens.order_ticket import Choice, OrderTicket
+from tests.widgets.test_order_ticket import choose, type_into  # the ticket's own keyboard helpers
+from tui.screens.order_ticket import OrderTicket
 from tui.widgets.account_tables import ActivityTable, OrdersTable, PositionsTable
 
 pytestmark = pytest.mark.anyio
@@ -26,21 +27,6 @@ async def open_ticket(pilot, side: str) -> OrderTicket:
     ticket = pilot.app.screen
     assert isinstance(ticket, OrderTicket)
     return ticket
-
-
-async def type_into(pilot, field: str, text: str) -> None:
-    pilot.app.screen.query_one(f"#{field}", Input).focus()
-    await pilot.press("end", "ctrl+u", *text)
-
-
-async def choose(pilot, field: str, value: str) -> None:
-    choice = pilot.app.screen.query_one(f"#{field}", Choice)
-    choice.focus()
-    for _ in range(len(choice.options)):
-        if choice.value == value:
-            return
-        await pilot.press("right")
-    assert choice.value == value
 
 
 async def verdict(pilot) -> tuple[str, str]:
