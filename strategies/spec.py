@@ -214,11 +214,9 @@ class StrategySpec(BaseModel):
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def to_toml(self) -> str:
-        """TOML text; needs the optional ``tomli-w`` package (``RuntimeError`` without it)."""
-        try:
-            import tomli_w
-        except ModuleNotFoundError:
-            raise RuntimeError("writing TOML needs the tomli-w package; save as .json instead") from None
+        """TOML text (tomllib only reads, so writing goes through tomli-w)."""
+        import tomli_w
+
         return tomli_w.dumps(self.to_dict())
 
 
@@ -295,16 +293,8 @@ def load_spec(path_or_template_name: str | Path, params: dict[str, str] | None =
 
 
 def dump_spec(spec: StrategySpec, path: str | Path) -> Path:
-    """Write ``spec`` to ``path``: TOML when tomli-w is installed and the suffix is .toml,
-    JSON otherwise (a .toml path then gets a .json sibling, which is returned)."""
+    """Write ``spec`` to ``path``: TOML for a ``.toml`` suffix, JSON otherwise; returns the path."""
     path = Path(path)
-    if path.suffix.lower() == ".toml":
-        try:
-            text = spec.to_toml()
-        except RuntimeError:
-            path = path.with_suffix(".json")
-            text = spec.to_json()
-    else:
-        text = spec.to_json()
+    text = spec.to_toml() if path.suffix.lower() == ".toml" else spec.to_json()
     path.write_text(text, encoding="utf-8")
     return path

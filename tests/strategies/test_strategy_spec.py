@@ -184,18 +184,14 @@ def test_load_template_and_files(tmp_path: Path) -> None:
     assert load_spec(toml_path, {"period": "21"}).param_values()["period"] == 21
 
 
-def test_dump_toml_without_tomli_w_writes_json(tmp_path: Path) -> None:
+def test_dump_toml_and_json_round_trip(tmp_path: Path) -> None:
     spec = load_spec("sma_cross", {})
     written = dump_spec(spec, tmp_path / "out.toml")
-    try:
-        import tomli_w  # noqa: F401
-    except ModuleNotFoundError:
-        assert written == tmp_path / "out.json"
-        assert not (tmp_path / "out.toml").exists()
-        assert StrategySpec.from_dict(json.loads(written.read_text())) == spec
-    else:
-        assert written == tmp_path / "out.toml"
-        assert StrategySpec.from_dict(tomllib.loads(written.read_text())) == spec
+    assert written == tmp_path / "out.toml"
+    assert StrategySpec.from_dict(tomllib.loads(written.read_text())) == spec
+    assert load_spec(written, {}) == spec
+    written = dump_spec(spec, tmp_path / "out.json")
+    assert StrategySpec.from_dict(json.loads(written.read_text())) == spec
 
 
 @pytest.mark.parametrize(

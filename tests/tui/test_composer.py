@@ -6,6 +6,7 @@ data, backtest == the backtester run directly, save, reload == the built spec)."
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from decimal import Decimal
 
 import numpy as np
@@ -256,6 +257,7 @@ async def test_acceptance5_sma_cross_from_scratch_preview_backtest_save_reload(t
         await keys(pilot, "enter")
         assert app.screen is screen
         saved = screen.path
+        assert Path(saved) == path
         assert load_spec(saved) == built
         await keys(pilot, "n")
         assert screen.draft.nodes == []
