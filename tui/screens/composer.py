@@ -489,8 +489,7 @@ class ComposerScreen(Screen):
         except OSError as exc:
             return f"cannot write {target}: {exc.strerror or exc}"
         self.path, self.clean = str(written), self.draft.mapping()
-        note = "" if written == target else f" (TOML writer missing: saved as JSON {written.name})"
-        self.notify(f"saved {written}{note}", timeout=4)
+        self.notify(f"saved {written}", timeout=4)
         self.update_status()
         return None
 
