@@ -1027,6 +1027,7 @@ class FeedRunner:
             log.exception("feed thread %s failed", self.config.exchange)
         finally:
             try:
+                _cancel_leftover_tasks(loop)
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
@@ -1079,3 +1080,14 @@ class FeedRunner:
         self._thread.join(timeout + settle)
         if self._thread.is_alive():
             raise RuntimeError(f"feed thread {self.config.exchange} did not stop within {timeout + settle:.0f} s")
+
+
+def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and await what is still pending when the consumer returns, as ``asyncio.run``
+    does: ccxt's throttler loop outlives ``exchange.close()``, and a task destroyed while
+    pending prints a warning at interpreter exit."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
