@@ -59,6 +59,7 @@ class PumpedScreen(Screen):
         self.pumps = 0
         self._skipped = False
         self.held = False  # True: the timer's ticks do nothing (tests drive ``pump_now``)
+        self.forced = False  # True during an explicit ``pump_now`` tick: redraw everything due
 
     def on_mount(self) -> None:
         hz = getattr(self.app, "refresh_hz", 15)
@@ -93,6 +94,7 @@ class PumpedScreen(Screen):
         self._skipped = False
         clock = getattr(self.app, "wall_clock", time.perf_counter)
         t0 = clock()
+        self.forced = force
         with self.app.batch_update():
             self.pump()
         self.last_pump_ms = (clock() - t0) * 1000

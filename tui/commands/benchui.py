@@ -155,6 +155,9 @@ async def measure(
     seconds: float, rate: int, key_ms: int, size: tuple[int, int], refresh_hz: int | None, publish_ms: int = 20
 ) -> dict:
     """Run the app headless for ``seconds`` and return the figures."""
+    from tui import textual_env
+
+    textual_env.apply()  # the same Textual settings as `tickdesk`
     import psutil
     from textual import events
 
@@ -273,9 +276,9 @@ def _size(text: str) -> tuple[int, int]:
 
 @bench_app.command("ui")
 def bench_ui(
-    seconds: Annotated[float, typer.Option("--seconds", min=1, help="Measured duration (after 0.5 s warm-up).")] = 5.0,
+    seconds: Annotated[float, typer.Option("--seconds", min=1, help="Measured duration (after 0.5 s warm-up).")] = 10.0,
     rate: Annotated[int, typer.Option("--rate", min=1000, help="Synthetic book updates per second.")] = 20_000,
-    key_ms: Annotated[int, typer.Option("--key-ms", min=10, help="Interval between key presses (ms).")] = 100,
+    key_ms: Annotated[int, typer.Option("--key-ms", min=10, help="Interval between key presses (ms).")] = 50,
     size: Annotated[str, typer.Option("--size", help="Terminal size WxH.")] = "120x40",
     refresh_hz: Annotated[
         int | None, typer.Option("--refresh-hz", min=1, max=60, help="Pump rate (default: [ui] refresh_hz).")

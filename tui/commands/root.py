@@ -130,6 +130,9 @@ def open_workstation(settings: Settings, source: str = "sim") -> None:
     except ValueError as exc:
         fail(str(exc))
         return
+    from tui import textual_env
+
+    textual_env.apply()
     from tui.app import WorkstationApp
     from tui.keymap import KeymapError
 

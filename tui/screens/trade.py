@@ -37,6 +37,7 @@ from tui.widgets.tape import Tape
 from tui.widgets.ticker import TickerBar
 
 HEALTH_EVERY = 8  # pump ticks between health pulls (about twice a second)
+CHART_EVERY = 2  # pump ticks between candle/depth redraws
 
 
 class TradeScreen(PumpedScreen):
@@ -126,6 +127,11 @@ class TradeScreen(PumpedScreen):
         if view is not None and self.gate.changed("view", (self.symbol, view.version)):
             self._show_view(view)
             self._view_seen_at = clock()
+        # The charts are the costliest redraws and the least urgent: half the pump rate.
+        charts_due = self.forced or self._ticks % CHART_EVERY == 0
+        if view is not None and charts_due and self.gate.changed("charts", (self.symbol, view.version)):
+            self.query_one(CandleChart).show(view)
+            self.query_one(DepthChart).show(view)
         ticker = self.query_one(TickerBar)
         views = [v for v in (src.state.view(s) for s in src.symbols) if v is not None]
         if self.gate.changed("ticker", tuple(v.version for v in views)):
@@ -151,8 +157,6 @@ class TradeScreen(PumpedScreen):
         # book (the venue before its first quotes) would fix it at one tick, so it waits for one.
         if view.bids or view.asks or self.query_one(Ladder).view is not None:
             self.query_one(Ladder).show(view, self._own.get(view.symbol, {}))
-        self.query_one(CandleChart).show(view)
-        self.query_one(DepthChart).show(view)
         self.query_one(Tape).show(view)
 
     def _show_account(self, acct: AccountView) -> None:
