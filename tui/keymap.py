@@ -66,12 +66,31 @@ def _nodes(app) -> list[DOMNode]:
 
 
 def live_bindings(app, nodes: Iterable[DOMNode] | None = None) -> list[LiveBinding]:
-    """Every binding of the app, the main (non-modal) screen and its widgets, keymap applied,
-    de-duplicated by (id or action, where)."""
+    """Every binding of the app, the main (non-modal) screen and its widgets, keymap applied.
+
+    Textual's generic navigation keys (no id: the tables' cursor keys, scrolling) appear once,
+    with the widgets they work in, instead of once per table."""
+    out = _collect(app, nodes)
+    generic: dict[tuple[str, str], list[str]] = {}
+    for b in out:
+        if not b.binding_id:
+            generic.setdefault((b.keys, b.description), []).append(b.where)
+    merged = [b for b in out if b.binding_id]
+    for b in out:
+        key = (b.keys, b.description)
+        if not b.binding_id and key in generic:
+            wheres = generic.pop(key)
+            merged.append(LiveBinding(b.keys, b.description, "", ", ".join(wheres), b.action))
+    return merged
+
+
+def _collect(app, nodes: Iterable[DOMNode] | None) -> list[LiveBinding]:
     out: list[LiveBinding] = []
     seen: set[tuple[str, str]] = set()
     keymap = getattr(app, "_keymap", {})
     for node in nodes if nodes is not None else _nodes(app):
+        if type(node).__name__ == "Footer":  # its scroll keys are not for the user to learn
+            continue
         bindings: BindingsMap = node._bindings.copy()
         if keymap:
             bindings.apply_keymap(keymap)
