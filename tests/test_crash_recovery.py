@@ -20,11 +20,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import REPO_ROOT
 from core.engine import Engine, EngineConfig
 from core.journal import JournalStore
 from journalgen import write_journal
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 N_LINES = 30_000
 
 
