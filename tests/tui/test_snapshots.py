@@ -62,3 +62,25 @@ async def test_trade_screen_at_80x24(tmp_path, svg):
         await freeze_pump(pilot)
         await step(pilot, 30)
         assert svg == await shoot(app, pilot)
+
+
+async def test_order_ticket(tmp_path, svg):
+    from textual.widgets import Input
+
+    from tests.widgets.test_order_ticket import type_into
+
+    app = make_app(settings_from(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await freeze_pump(pilot)
+        await step(pilot, 40)
+        await pilot.press("home", "up", "up", "b")
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+        await type_into(pilot, "qty", "0.25")
+        ticket = app.screen
+        for _ in range(100):  # the engine's verdict for this exact form
+            await pilot.pause(0.02)
+            if ticket.built and ticket.built.cmd is not None and ticket._prechecked == ticket.built.cmd:
+                break
+        assert str(ticket.query_one("#preview").render()) == "preview: 0 of 0.25000 fills now; rests in the book (maker)"
+        assert svg == await shoot(app, pilot)
