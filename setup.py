@@ -1,7 +1,9 @@
 """Build script for tickdesk's optional C extensions (metadata lives in pyproject.toml).
 
-``core._l2fast`` (the compiled body of ``L2Book.update``) and ``feeds._depthfast`` (the
-one-pass parser of canonical Binance depthUpdate frames) are accelerators only: when they
+``core._l2native`` (the L2 book stored natively: int64 hash maps and heaps, plus the int64
+``Levels`` arrays) and ``feeds._depthfast`` (the one-pass parser of canonical Binance
+depthUpdate frames, which builds ``Levels`` through core._l2native's capsule when that is
+built) are accelerators only: when they
 cannot be compiled (no C compiler, no Python headers) the install still succeeds with a
 warning and tickdesk runs its pure-Python path, which gives the same results.
 ``tickdesk bench feed --json`` reports which one ran (``"implementation"``).
@@ -15,8 +17,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 EXTENSIONS = [
-    Extension("core._l2fast", ["core/_l2fast.c"]),
-    Extension("feeds._depthfast", ["feeds/_depthfast.c"]),
+    Extension("core._l2native", ["core/_l2native.c"], extra_compile_args=["-O3"]),
+    Extension("feeds._depthfast", ["feeds/_depthfast.c"], extra_compile_args=["-O3"]),
 ]
 
 

@@ -1,19 +1,26 @@
 """Aggregated L2 order book in integer ticks and lots, plus exact cached string parsers.
 
-:class:`L2Book` holds one market's price levels: per side a ``dict`` tick -> lots (always
-> 0; a level set to 0 is removed) and a lazy heap of the side's ticks for the best price.
+:class:`L2Book` holds one market's price levels, per side tick -> lots (always > 0; a level
+set to 0 is removed), the best price found through a lazy heap of the side's ticks. Two
+implementations with the same methods and observable state:
 
-* Setting levels is ``dict`` work plus a ``heappush`` for a *new* price only; removals are
-  lazy (a stale heap entry is dropped when it reaches the top). :meth:`L2Book.update` applies a
-  whole message's levels; it is the compiled ``core._l2fast.book_update`` when that optional
-  extension is built (the same dict/heap operations in C, ~3x faster at ~50 levels a message)
-  and the pure-Python loop :meth:`L2Book.update_py` otherwise (likewise ``best_bid``/``best_ask``
-  and their ``*_py`` twins). ``UPDATE_IMPLEMENTATION`` says which (``"c"`` or ``"python"``);
-  ``TICKDESK_PURE_PYTHON=1`` forces the pure code.
-* :meth:`best_bid` / :meth:`best_ask` are O(1) amortised; :meth:`top` is O(n + k log n).
-* ``version`` counts applied changes (a UI pulls when it moved); ``update_id`` is the
-  exchange's sequence number of the last applied message (set by the feed's sync).
-* ``==`` compares the levels only (both sides), for tests.
+* :class:`L2BookNative` (``core/_l2native.c``, an optional extension): each side an int64
+  open-addressing hash map plus an int64 lazy heap. :meth:`update` reads the int64
+  ``Levels`` arrays the compiled Binance parser puts in a ``DepthDiff`` in place (no Python
+  int per level) and converts any other sequence of ints. ``bids``/``asks`` are dicts built
+  on access and cached until the next change: fine for tests, snapshots and a UI's first
+  fit, too slow for per-message reads -- use :meth:`best_bid`/:meth:`best_ask`/:meth:`best`/
+  :meth:`depth`/:meth:`top` there. Ticks and lots must fit 64 bits (OverflowError beyond).
+* :class:`L2BookPy` (pure Python): ``dict`` sides and ``heapq`` lists; the fallback when the
+  extension is not built, and what ``TICKDESK_PURE_PYTHON=1`` forces.
+
+``L2Book`` is the native class when it is built, else the pure one; ``UPDATE_IMPLEMENTATION``
+says which (``"c"``/``"python"``). Both: setting levels is a map write plus a heap push for a
+*new* price only; removals are lazy (a stale heap entry is dropped when it reaches the top;
+the heap is rebuilt past 2 * levels + 256 entries). :meth:`best_bid`/:meth:`best_ask` are O(1)
+amortised, :meth:`top` O(n + k log n). ``version`` counts applied changes (a UI pulls when it
+moved); ``update_id`` is the exchange's sequence number of the last applied message (set by
+the feed's sync). ``==`` compares the levels only (both sides, across implementations).
 
 :class:`UnitParser` converts exchange decimal strings to integer multiples of a step exactly
 (no float, no Decimal on the hot path) and memoises them: ``parser[s]`` (a ``dict`` lookup, so
@@ -47,24 +54,19 @@ def pure_python_forced() -> bool:
 try:
     if pure_python_forced():
         raise ImportError(PURE_PYTHON_ENV)
-    from core._l2fast import book_best_ask as _c_best_ask
-    from core._l2fast import book_best_bid as _c_best_bid
-    from core._l2fast import book_update as _c_book_update
-    from core._l2fast import heap_of as _c_heap_of
-except ImportError:  # not built (no compiler at install time) or disabled: the pure loop
-    _c_book_update = _c_best_bid = _c_best_ask = _c_heap_of = None
+    from core._l2native import Book as _NativeBook
+    from core._l2native import Levels
+except ImportError:  # not built (no compiler at install time) or disabled: the pure-Python book
+    _NativeBook = Levels = None
 
-UPDATE_IMPLEMENTATION = "python" if _c_book_update is None else "c"
+UPDATE_IMPLEMENTATION = "python" if _NativeBook is None else "c"
 
 
-def _heap_of_py(side: dict[int, int], negate: bool) -> list[int]:
+def _heap_of(side: dict[int, int], negate: bool) -> list[int]:
     """A lazy heap of a side's ticks (negated for bids: heapq is a min-heap)."""
     heap = [-t for t in side] if negate else list(side)
     heapify(heap)
     return heap
-
-
-heap_of = _heap_of_py if _c_heap_of is None else _c_heap_of  # the same list, built in C
 
 
 class UnitParser(dict):
@@ -165,8 +167,68 @@ class BookGrid:
         return hash((self.tick, self.lot))
 
 
-class L2Book:
-    """One market's aggregated levels: ``bids``/``asks`` map tick -> lots (> 0).
+class _BookReads:
+    """What both book implementations derive from their primitives (levels, best, top, depth)."""
+
+    __slots__ = ()
+
+    def top(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The best ``n`` levels per side: bids descending, asks ascending, as (tick, lots)."""
+        return self.top_bids(n), self.top_asks(n)
+
+    def levels(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Every level, sorted (bids descending, asks ascending)."""
+        return sorted(self.bids.items(), reverse=True), sorted(self.asks.items())
+
+    def rescale(self, price_factor: int, qty_factor: int) -> None:
+        """Express the book on a finer grid: every tick * price_factor, every lot * qty_factor."""
+        if price_factor < 1 or qty_factor < 1:
+            raise ValueError("rescale factors must be positive integers")
+        bids = [(t * price_factor, q * qty_factor) for t, q in self.bids.items()]
+        asks = [(t * price_factor, q * qty_factor) for t, q in self.asks.items()]
+        version = self.version
+        self.replace(bids, asks)
+        self.version = version + 1
+
+    def clear(self) -> None:
+        self.replace((), ())
+        self.update_id = None
+
+    def copy(self):
+        other = type(self)()
+        other.replace(self.bids.items(), self.asks.items())
+        other.version = self.version
+        other.update_id = self.update_id
+        other.ts_ns = self.ts_ns
+        return other
+
+    def __reduce__(self):
+        # pickle/deepcopy: the levels and the counters (the native storage has no __dict__)
+        return _rebuild, (type(self), list(self.bids.items()), list(self.asks.items()), self.version,
+                          self.update_id, self.ts_ns)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _BookReads):
+            return NotImplemented
+        return self.bids == other.bids and self.asks == other.asks
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        bid, ask = self.best()
+        nb, na = self.depth()
+        return f"L2Book(bids={nb}, asks={na}, best={bid}/{ask}, version={self.version})"
+
+
+def _rebuild(cls: type, bids: list, asks: list, version: int, update_id: int | None, ts_ns: int):
+    book = cls()
+    book.replace(bids, asks)
+    book.version, book.update_id, book.ts_ns = version, update_id, ts_ns
+    return book
+
+
+class L2BookPy(_BookReads):
+    """The pure-Python book: ``bids``/``asks`` dicts tick -> lots (> 0) and lazy heaps.
 
     Read the dicts freely; change them only through the methods (the heaps must follow).
     """
@@ -185,18 +247,18 @@ class L2Book:
     # ------------------------------------------------------------------ changes
     def set_bid(self, tick: int, lots: int) -> None:
         """Set one bid level to an absolute quantity (0 removes it)."""
-        self._set(self.bids, self._bh, -tick, tick, lots)
+        self._set(self.bids, self._bh, True, tick, lots)
 
     def set_ask(self, tick: int, lots: int) -> None:
         """Set one ask level to an absolute quantity (0 removes it)."""
-        self._set(self.asks, self._ah, tick, tick, lots)
+        self._set(self.asks, self._ah, False, tick, lots)
 
-    def _set(self, side: dict[int, int], heap: list[int], key: int, tick: int, lots: int) -> None:
+    def _set(self, side: dict[int, int], heap: list[int], negate: bool, tick: int, lots: int) -> None:
         if type(tick) is not int or type(lots) is not int or tick <= 0 or lots < 0:
             raise ValueError(f"level must be (tick > 0, lots >= 0) integers, got ({tick!r}, {lots!r})")
         if lots:
             if tick not in side:
-                heappush(heap, key)
+                heappush(heap, -tick if negate else tick)
             side[tick] = lots
             if len(heap) > 2 * len(side) + 256:
                 self._compact(side is self.bids)
@@ -210,7 +272,6 @@ class L2Book:
         The caller guarantees ints with tick > 0 and lots >= 0 (the parsers do). Counts as one
         version step. (A plain loop: measured faster here than C-level bulk set/dict
         operations, whose temporaries cost more than they save at ~50 levels a message.)
-        :meth:`update` is this method, or its compiled twin when the extension is built.
         """
         side = self.bids
         heap = self._bh
@@ -236,15 +297,14 @@ class L2Book:
             self._compact(False)
         self.version += 1
 
-    # The compiled twin of update_py (core/_l2fast.c) when built, else update_py itself.
-    update = update_py if _c_book_update is None else _c_book_update
+    update = update_py
 
     def _compact(self, is_bid: bool) -> None:
         """Rebuild a side's heap from its live levels (drops stale and duplicate entries)."""
         if is_bid:
-            self._bh = heap_of(self.bids, True)
+            self._bh = _heap_of(self.bids, True)
         else:
-            self._ah = heap_of(self.asks, False)
+            self._ah = _heap_of(self.asks, False)
 
     def replace(self, bids: Iterable[tuple[int, int]], asks: Iterable[tuple[int, int]]) -> None:
         """Load a snapshot: the book becomes exactly these levels (zero-quantity ones skipped)."""
@@ -253,23 +313,9 @@ class L2Book:
         for t, q in (*self.bids.items(), *self.asks.items()):
             if type(t) is not int or type(q) is not int or t <= 0 or q < 0:
                 raise ValueError(f"level must be (tick > 0, lots >= 0) integers, got ({t!r}, {q!r})")
-        self._bh = heap_of(self.bids, True)
-        self._ah = heap_of(self.asks, False)
+        self._bh = _heap_of(self.bids, True)
+        self._ah = _heap_of(self.asks, False)
         self.version += 1
-
-    def rescale(self, price_factor: int, qty_factor: int) -> None:
-        """Express the book on a finer grid: every tick * price_factor, every lot * qty_factor."""
-        if price_factor < 1 or qty_factor < 1:
-            raise ValueError("rescale factors must be positive integers")
-        bids = [(t * price_factor, q * qty_factor) for t, q in self.bids.items()]
-        asks = [(t * price_factor, q * qty_factor) for t, q in self.asks.items()]
-        version = self.version
-        self.replace(bids, asks)
-        self.version = version + 1
-
-    def clear(self) -> None:
-        self.replace((), ())
-        self.update_id = None
 
     # ------------------------------------------------------------------ reads
     def best_bid_py(self) -> int | None:
@@ -292,9 +338,8 @@ class L2Book:
             heappop(heap)
         return None
 
-    # The compiled twins (core/_l2fast.c: heapq's pop, C comparisons) when built.
-    best_bid = best_bid_py if _c_best_bid is None else _c_best_bid
-    best_ask = best_ask_py if _c_best_ask is None else _c_best_ask
+    best_bid = best_bid_py
+    best_ask = best_ask_py
 
     def best(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """``((bid tick, lots) | None, (ask tick, lots) | None)``."""
@@ -311,10 +356,6 @@ class L2Book:
             return False
         a = self.best_ask()
         return a is not None and b >= a
-
-    def top(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """The best ``n`` levels per side: bids descending, asks ascending, as (tick, lots)."""
-        return self._top(self.bids, self._bh, n, True), self._top(self.asks, self._ah, n, False)
 
     def top_bids(self, n: int) -> list[tuple[int, int]]:
         return self._top(self.bids, self._bh, n, True)
@@ -340,28 +381,31 @@ class L2Book:
                 last = t
         return out
 
-    def levels(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """Every level, sorted (bids descending, asks ascending)."""
-        return sorted(self.bids.items(), reverse=True), sorted(self.asks.items())
-
     def depth(self) -> tuple[int, int]:
         return len(self.bids), len(self.asks)
 
-    def copy(self) -> L2Book:
-        other = L2Book()
-        other.replace(self.bids.items(), self.asks.items())
-        other.version = self.version
-        other.update_id = self.update_id
-        other.ts_ns = self.ts_ns
-        return other
+    def _heap_sizes(self) -> tuple[int, int]:
+        """Heap entries per side, stale ones included (compaction keeps them bounded)."""
+        return len(self._bh), len(self._ah)
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, L2Book):
-            return NotImplemented
-        return self.bids == other.bids and self.asks == other.asks
 
-    __hash__ = None  # type: ignore[assignment]
+if _NativeBook is not None:
 
-    def __repr__(self) -> str:
-        bid, ask = self.best()
-        return f"L2Book(bids={len(self.bids)}, asks={len(self.asks)}, best={bid}/{ask}, version={self.version})"
+    class L2BookNative(_NativeBook, _BookReads):
+        """The book stored natively (core/_l2native.c): the same methods and observable state as
+        :class:`L2BookPy`; ``bids``/``asks`` are dicts built on access and cached until the next
+        change (use best_*/best/depth/top_* on hot paths). Ticks and lots fit 64 bits."""
+
+        __slots__ = ()
+
+        def __eq__(self, other: object) -> bool:
+            if isinstance(other, L2BookNative):
+                return self._same_levels(other)
+            return _BookReads.__eq__(self, other)
+
+        __hash__ = None  # type: ignore[assignment]
+
+    L2Book = L2BookNative
+else:
+    L2BookNative = None  # type: ignore[assignment,misc]
+    L2Book = L2BookPy  # type: ignore[misc]

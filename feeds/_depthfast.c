@@ -288,6 +288,8 @@ levels(Cur *c, const Spec *sp, Py_ssize_t at)
         if (!LIT(c, "[\"") || !decimal_units(c, sp->places_p, sp->mult_p, 0, &slot[0]) || !LIT(c, "\",\"") ||
             !decimal_units(c, sp->places_q, sp->mult_q, 1, &slot[1]) || !LIT(c, "\"]"))
             return -1;
+        if (slot[0] > (uint64_t)INT64_MAX || slot[1] > (uint64_t)INT64_MAX)
+            return -1;  /* beyond the native book's 64-bit signed levels: the pure path decides */
         n++;
         if (LIT(c, ","))
             continue;
@@ -374,9 +376,18 @@ tick_object(uint64_t v)
     return o;
 }
 
+/* core._l2native's C API (a PyCapsule): level arrays as int64 ``Levels`` instead of lists of
+ * ints, which the native L2Book reads in place. NULL when that extension is not built: lists. */
+typedef struct {
+    PyObject *(*levels_new)(const int64_t *src, Py_ssize_t n, Py_ssize_t stride);
+} L2NativeAPI;
+static L2NativeAPI *l2native;
+
 static PyObject *
 int_list(const uint64_t *pairs, Py_ssize_t n, int which)
 {
+    if (l2native != NULL)  /* every value was checked to fit int64 */
+        return l2native->levels_new((const int64_t *)pairs + which, n, 2);
     PyObject *list = PyList_New(n);
     if (list == NULL)
         return NULL;
@@ -555,5 +566,8 @@ PyInit__depthfast(void)
         return NULL;
     }
     depth_diff_type = (PyTypeObject *)cls;  /* kept for the life of the process */
+    l2native = (L2NativeAPI *)PyCapsule_Import("core._l2native._C_API", 0);
+    if (l2native == NULL)
+        PyErr_Clear();  /* not built: the record holds lists of ints */
     return PyModule_Create(&moduledef);
 }

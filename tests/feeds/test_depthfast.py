@@ -1,15 +1,16 @@
-"""The compiled depth path (feeds._depthfast + core._l2fast) equals the pure-Python path.
+"""The compiled depth path (feeds._depthfast + the native book core._l2native) equals the pure path.
 
 * Every depthUpdate frame of every Binance recording in ../shared/data (spot and USD-M): the
   compiled parser's DepthDiff equals ``parse_py``'s, and it declines only frames whose symbol
   has no grid yet or that the pure path rejects; replaying each recording with the compiled
-  path and with the pure path gives the same report, the same books, the same heaps.
+  path (native book) and with the pure path (L2BookPy) gives the same report and the same books.
 * Hypothesis frames on random grids (non-power-of-ten ticks such as 0.5 or 5, long digit
   strings, zero quantities, off-grid values, whitespace/reordering, garbage bytes): the parser
   (fast first, pure fallback) returns exactly what the pure parser returns, or raises the same
   error; whenever the compiled parser takes a frame its record equals the pure one.
-* Random level sequences: the compiled ``L2Book.update`` / ``best_bid`` / ``best_ask`` leave the
-  same dicts, heaps and version as ``update_py`` / ``best_bid_py`` / ``best_ask_py``.
+* Random level sequences: the native ``L2Book.update`` / ``best_bid`` / ``best_ask`` leave the
+  same levels, best prices, top levels and version as ``L2BookPy`` (tests/feeds/test_l2native.py
+  drives every other operation).
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from hypothesis import strategies as st
 
 import core.l2book as l2
 import feeds.binance as bn
-from core.l2book import BookGrid, L2Book
+import feeds.booksync as booksync
+from core.l2book import BookGrid, L2Book, L2BookPy
 from feeds.binance import SPOT, USDM, BinanceParser, FeedParseError
 from feeds.recordings import WS, read_many
 from feeds.session import FeedSession, replay
 
 needs_c = pytest.mark.skipif(
-    bn._c_parse_depth is None or l2._c_book_update is None,
+    bn._c_parse_depth is None or l2.L2BookNative is None,
     reason="the optional C extensions are not built here (no compiler at install time, or "
     "TICKDESK_PURE_PYTHON set): the pure path is the only path",
 )
@@ -76,6 +78,7 @@ def test_every_recorded_depth_frame_parses_the_same(shared_data, files):
             else:
                 assert pure == ("ok", fast)
                 assert type(fast) is type(pure[1])
+                assert type(fast.bid_ticks) is type(fast.ask_lots) is l2.Levels  # no int per level
                 compared += 1
         session.handle(rec)
     assert compared > 0
@@ -89,18 +92,16 @@ def test_replay_with_the_compiled_path_equals_the_pure_path(shared_data, files, 
     paths = [shared_data / f for f in files]
     fast = replay(read_many(paths))
     monkeypatch.setattr(bn, "_c_parse_depth", None)
-    monkeypatch.setattr(L2Book, "update", L2Book.update_py)
-    monkeypatch.setattr(L2Book, "best_bid", L2Book.best_bid_py)
-    monkeypatch.setattr(L2Book, "best_ask", L2Book.best_ask_py)
-    monkeypatch.setattr(l2, "heap_of", l2._heap_of_py)
+    monkeypatch.setattr(booksync, "L2Book", L2BookPy)
     pure = replay(read_many(paths))
     assert all(p.implementation == "python" for p in pure.parsers.values() if isinstance(p, BinanceParser))
     assert fast.report() == pure.report()
     assert fast.syncs.keys() == pure.syncs.keys()
     for key, s in fast.syncs.items():
         a, b = s.book, pure.syncs[key].book
+        assert type(a) is l2.L2BookNative and type(b) is L2BookPy
         assert (a.bids, a.asks, a.version, a.update_id) == (b.bids, b.asks, b.version, b.update_id), key
-        assert (a._bh, a._ah) == (b._bh, b._ah), key  # the very same heap operations
+        assert (a.best(), a.top(50), a.depth()) == (b.best(), b.top(50), b.depth()), key
 
 
 # ---------------------------------------------------------------------------- generated frames
@@ -222,8 +223,6 @@ def test_pure_python_switch_reports_python():
     import subprocess
     import sys
 
-    from feeds import bench
-
     code = ("import core.l2book as l, feeds.binance as b, feeds.bench as fb;"
             "print(l.UPDATE_IMPLEMENTATION, b.DEPTH_IMPLEMENTATION, fb.implementation())")
     env = {**os.environ, "TICKDESK_PURE_PYTHON": "1"}
@@ -231,43 +230,47 @@ def test_pure_python_switch_reports_python():
     assert out.stdout.split() == ["python", "python", "python"]
     env["TICKDESK_PURE_PYTHON"] = "0"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == [l2.UPDATE_IMPLEMENTATION, bn.DEPTH_IMPLEMENTATION, bench.implementation()]
+    book, parser = _built()
+    assert out.stdout.split() == [book, parser, "c" if book == parser == "c" else "python"]
+
+
+def _built() -> tuple[str, str]:
+    """What a process without TICKDESK_PURE_PYTHON runs: (book, depth parser), "c" when built.
+    (Not this process's modules: the suite may itself run with the pure path forced, and the
+    test session clears TICKDESK_* for its subprocesses.)"""
+    from importlib.util import find_spec
+
+    return tuple("c" if find_spec(m) is not None else "python" for m in ("core._l2native", "feeds._depthfast"))
 
 
 # ---------------------------------------------------------------------------- book update
+def _state(book) -> tuple:
+    return (book.bids, book.asks, book.version, book.best(), book.top(5), book.depth())
+
+
 @needs_c
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.lists(st.tuples(st.integers(1, 400), st.sampled_from([0, 0, 1, 2, 7, 10**12, 2**70]))),
+@given(st.lists(st.tuples(st.lists(st.tuples(st.integers(1, 400), st.sampled_from([0, 0, 1, 2, 7, 10**12, 2**62]))),
                           st.lists(st.tuples(st.integers(1, 400), st.sampled_from([0, 0, 1, 3, 10**15])))),
                 max_size=40),
        st.booleans())
-def test_compiled_update_equals_the_python_loop(messages, big_ticks):
-    a, b = L2Book(), L2Book()
-    scale = 2**64 if big_ticks else 1  # ticks beyond 64 bits take the generic comparison
+def test_native_update_equals_the_python_loop(messages, big_ticks):
+    a, b = L2Book(), L2BookPy()
+    scale = 2**52 if big_ticks else 1  # ticks near the 64-bit limit
     for bids, asks in messages:
         bt, bl = [t * scale for t, _ in bids], [q for _, q in bids]
         at, al = [t * scale for t, _ in asks], [q for _, q in asks]
         a.update(bt, bl, at, al)
         b.update_py(bt, bl, at, al)
-        assert (a.bids, a.asks, a._bh, a._ah, a.version) == (b.bids, b.asks, b._bh, b._ah, b.version)
-        # best_* pop stale tops: same answers, and the heaps stay identical to heapq's pops.
         assert (a.best_bid(), a.best_ask()) == (b.best_bid_py(), b.best_ask_py())
-        assert (a._bh, a._ah) == (b._bh, b._ah)
+        assert _state(a) == _state(b)
 
 
 @needs_c
-@settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.integers(1, 10**13) | st.integers(2**63, 2**80), st.integers(1, 10**9), max_size=300),
-       st.booleans())
-def test_compiled_heap_build_equals_heapify(side, negate):
-    assert l2.heap_of(side, negate) == l2._heap_of_py(side, negate)
-
-
-@needs_c
-def test_compiled_update_compacts_heaps_like_the_python_loop():
-    """Thousands of levels set and removed: the heap-compaction threshold is crossed the same way."""
+def test_native_update_compacts_its_heaps():
+    """Thousands of levels set and removed: same book as the Python loop, heaps stay bounded."""
     rng = random.Random(11)
-    a, b = L2Book(), L2Book()
+    a, b = L2Book(), L2BookPy()
     for _ in range(300):
         bt = [rng.randrange(1, 5000) for _ in range(30)]
         bl = [rng.choice([0, 0, rng.randrange(1, 100)]) for _ in bt]
@@ -275,17 +278,18 @@ def test_compiled_update_compacts_heaps_like_the_python_loop():
         al = [rng.choice([0, 0, rng.randrange(1, 100)]) for _ in at]
         a.update(bt, bl, at, al)
         b.update_py(bt, bl, at, al)
-    assert (a.bids, a.asks, a._bh, a._ah, a.version) == (b.bids, b.asks, b._bh, b._ah, b.version)
-    assert len(a._bh) <= 2 * len(a.bids) + 256 and len(a._ah) <= 2 * len(a.asks) + 256
+        assert _state(a) == _state(b)
+    nb, na = a._heap_sizes()
+    assert nb <= 2 * len(a.bids) + 256 and na <= 2 * len(a.asks) + 256
 
 
 @needs_c
-def test_compiled_update_raises_like_the_python_loop():
+def test_native_update_raises_like_the_python_loop():
     for bad in (([[1]], [5], [], []), (["a"], [1], [], []), (5, [1], [], [])):
         errors = []
-        for fn in (L2Book.update, L2Book.update_py):
+        for make, fn in ((L2Book, L2Book.update), (L2BookPy, L2BookPy.update_py)):
             try:
-                fn(L2Book(), *bad)
+                fn(make(), *bad)
                 errors.append(None)
             except Exception as exc:  # noqa: BLE001 - comparing what each raises
                 errors.append(type(exc))
@@ -303,11 +307,10 @@ def test_bench_feed_reports_the_pure_path_when_forced(shared_data, run_cli):
 
 
 def test_bench_feed_reports_the_active_implementation(shared_data, run_cli):
-    from feeds import bench
-
     code, out, err = run_cli("bench", "feed", "--rounds", "1", "--json")
     assert code == 0, err
     r = orjson.loads(out)
-    assert r["implementation"] == bench.implementation()
-    assert r["implementation_parts"] == {"depth_parser": bn.DEPTH_IMPLEMENTATION, "book_update": l2.UPDATE_IMPLEMENTATION}
+    book, parser = _built()
+    assert r["implementation"] == ("c" if book == parser == "c" else "python")
+    assert r["implementation_parts"] == {"depth_parser": parser, "book_update": book}
     assert r["books_equal"] is True

@@ -8,11 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.l2book import BookGrid, L2Book, UnitParser
+import core.l2book as l2
+from core.l2book import BookGrid, L2BookPy, UnitParser
 from core.numbers import NumberError
 
+# Every test of the book runs on both implementations: the pure-Python one always, the native
+# one (core/_l2native.c) when it is built; ``L2Book`` is the native one then.
+BOOKS = [L2BookPy] + ([l2.L2BookNative] if l2.L2BookNative is not None else [])
+book_types = pytest.mark.parametrize("L2Book", BOOKS, ids=lambda c: c.__name__)
 
-def test_set_delete_best_top_version():
+
+@book_types
+def test_set_delete_best_top_version(L2Book):
     b = L2Book()
     assert b.best() == (None, None) and not b.is_crossed() and b.top(5) == ([], [])
     b.set_bid(100, 5)
@@ -38,7 +45,8 @@ def test_set_delete_best_top_version():
         b.set_ask(5, -1)
 
 
-def test_update_replace_equality_rescale():
+@book_types
+def test_update_replace_equality_rescale(L2Book):
     a, b = L2Book(), L2Book()
     a.replace([(10, 1), (9, 2), (8, 0)], [(12, 1), (13, 5)])
     assert a.depth() == (2, 2)  # the zero level is skipped
@@ -53,26 +61,29 @@ def test_update_replace_equality_rescale():
     assert a != c
 
 
-def test_heap_compaction_keeps_the_best_right():
+@book_types
+def test_heap_compaction_keeps_the_best_right(L2Book):
     b = L2Book()
     for i in range(1, 5000):
         b.set_ask(i, 1)
         if i > 3:
             b.set_ask(i - 3, 0)
-    assert len(b._ah) < 3 * len(b.asks) + 300
+    assert b._heap_sizes()[1] <= 2 * len(b.asks) + 256  # stale entries stay bounded
     assert b.best_ask() == min(b.asks)
     b.set_bid(1, 1)
     for i in range(2, 3000):  # compaction right after a new level: the new level survives it
         b.set_bid(i, 1)
         b.set_bid(i - 1, 0)
         assert b.best_bid() == i
+    assert b._heap_sizes()[0] <= 2 * len(b.bids) + 256
     b.update([], [], list(range(4996, 5000)), [0, 0, 0, 0])
     assert b.best_ask() is None or b.best_ask() == min(b.asks)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.integers(1, 40), st.integers(0, 3)), max_size=200), st.integers(1, 8))
-def test_matches_a_plain_reference(ops, n):
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 40), st.integers(0, 3)), max_size=200), st.integers(1, 8),
+       st.sampled_from(BOOKS))
+def test_matches_a_plain_reference(ops, n, L2Book):
     book = L2Book()
     ref = {True: {}, False: {}}
     for i in range(0, len(ops), 7):
