@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import freeze_pump, make_app, settle, step
+from tests.tui.pilotkit import freeze_pump, make_app, settle, step
 from textual.widgets import Input
 
 from tests.widgets.test_order_ticket import choose, type_into  # the ticket's own keyboard helpers

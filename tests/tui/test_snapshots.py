@@ -10,7 +10,7 @@ SVGs; they also change with every Textual upgrade (Textual is pinned).
 from __future__ import annotations
 
 import pytest
-from conftest import freeze_pump, make_app, pump, settings_from, step
+from tests.tui.pilotkit import freeze_pump, make_app, pump, settings_from, step
 from syrupy.extensions.image import SVGImageSnapshotExtension
 
 pytestmark = pytest.mark.anyio
