@@ -17,6 +17,7 @@ class ConfirmModal(ModalScreen[bool]):
     ConfirmModal { align: center middle; }
     ConfirmModal > Vertical { width: 64; max-width: 95%; height: auto; border: thick $error; background: $surface; padding: 1 2; }
     ConfirmModal #title { text-style: bold; color: $error; }
+    ConfirmModal #body { width: 100%; }
     ConfirmModal Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
     ConfirmModal Button { margin-left: 2; }
     """
