@@ -71,8 +71,12 @@ def test_precheck_changes_nothing_and_reports_the_fee(sim):
     sim.step(10).result(10)
     before = sim.market.engine.state_snapshot()
     res = sim.precheck({"op": "new", "symbol": "BTC/USDT", "side": "buy", "type": "market", "qty": "0.01000"}).result(10)
-    assert res["tier"] == "VIP0" and res["fee_rate"] == "0.001" and res["liquidity"] == "taker"
-    assert isinstance(res["ok"], bool) and isinstance(res["rejects"], list)
+    assert res == {"ok": True, "rejects": [], "fee_rate": "0.001", "tier": "VIP0", "liquidity": "taker"}
+    too_big = sim.precheck({"op": "new", "symbol": "BTC/USDT", "side": "buy", "type": "limit", "price": "30000.00",
+                            "qty": "100.00000"}).result(10)
+    assert too_big["ok"] is False and too_big["liquidity"] == "maker"
+    assert too_big["rejects"] == [{"reason": "INSUFFICIENT_BALANCE",
+                                   "message": "needs 3000000.00000000 USDT, 100000.00000000 available"}]
     assert sim.market.engine.state_snapshot() == before
     # The next real order still gets id me-1: a pre-check does not use up ids.
     ev = sim.submit({"op": "new", "symbol": "BTC/USDT", "side": "buy", "type": "limit", "price": "1000.00",

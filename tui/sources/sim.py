@@ -116,9 +116,7 @@ class SimSource:
         engine = self.market.engine
 
         def run() -> dict[str, Any]:
-            # TEMPORARY until Engine.precheck (widgets helper) lands: no checks, all ok.
-            check = getattr(engine, "precheck", None)
-            rejects = check(full) if check is not None else []
+            rejects = engine.precheck(full)
             tier = engine.fees.tier(self.account_name, engine.now)
             liquidity = _liquidity(engine, full)
             rate = tier.taker_e8 if liquidity == "taker" else tier.maker_e8
