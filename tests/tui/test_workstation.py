@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from tests.tui.pilotkit import freeze_pump, make_app, pump, settings_from, settle, step
+from tests.tui.pilotkit import freeze_pump, make_app, settings_from, settle, step
 from textual.widgets import Input
 
 from tui.screens.confirm import ConfirmModal

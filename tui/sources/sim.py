@@ -13,7 +13,6 @@ the market is then the same on every run, whatever the machine's speed.
 from __future__ import annotations
 
 import itertools
-import time
 from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any
@@ -65,7 +64,6 @@ class SimSource:
             name="sim-source",
         )
         self._ids = itertools.count(1)
-        self._started_wall = 0.0
 
     def _fund(self, funds: list[tuple[str, str]]) -> None:
         """Deposit ``funds`` into the user account at time 0 (before the worker owns the engine)."""
@@ -80,7 +78,6 @@ class SimSource:
         """Start the engine thread (again: no-op, so a caller may start it before the app)."""
         if self.worker.alive or self.worker.done.is_set():
             return
-        self._started_wall = time.monotonic()
         self.worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
