@@ -196,8 +196,12 @@ static PyTypeObject Levels_Type = {
 /* ------------------------------------------------------------------ one side */
 
 typedef struct {
-    int64_t *keys;   /* 0 = empty slot (ticks are > 0) */
-    int64_t *vals;
+    int64_t k;  /* tick; 0 = empty slot (ticks are > 0) */
+    int64_t v;  /* lots */
+} Slot;  /* key and value side by side: one cache line per probe */
+
+typedef struct {
+    Slot *slots;
     Py_ssize_t cap;  /* power of two */
     Py_ssize_t count;
     int64_t *heap;   /* min-heap of (negated for bids) ticks; may hold stale/duplicate entries */
@@ -219,12 +223,8 @@ side_init(Side *s, int negate)
     memset(s, 0, sizeof(*s));
     s->negate = negate;
     s->cap = 16;
-    s->keys = PyMem_Calloc((size_t)s->cap, sizeof(int64_t));
-    s->vals = PyMem_Malloc((size_t)s->cap * sizeof(int64_t));
-    if (s->keys == NULL || s->vals == NULL) {
-        PyMem_Free(s->keys);
-        PyMem_Free(s->vals);
-        s->keys = s->vals = NULL;
+    s->slots = PyMem_Calloc((size_t)s->cap, sizeof(Slot));
+    if (s->slots == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -234,10 +234,10 @@ side_init(Side *s, int negate)
 static void
 side_free(Side *s)
 {
-    PyMem_Free(s->keys);
-    PyMem_Free(s->vals);
+    PyMem_Free(s->slots);
     PyMem_Free(s->heap);
-    s->keys = s->vals = s->heap = NULL;
+    s->slots = NULL;
+    s->heap = NULL;
     s->cap = s->count = s->hlen = s->hcap = 0;
 }
 
@@ -247,7 +247,7 @@ side_find(const Side *s, int64_t k)
 {
     size_t mask = (size_t)s->cap - 1, i = slot_of(k, s->cap);
     for (;;) {
-        int64_t x = s->keys[i];
+        int64_t x = s->slots[i].k;
         if (x == k)
             return (Py_ssize_t)i;
         if (x == 0)
@@ -260,29 +260,23 @@ static int
 side_grow(Side *s)
 {
     Py_ssize_t ncap = s->cap * 2;
-    int64_t *nk = PyMem_Calloc((size_t)ncap, sizeof(int64_t));
-    int64_t *nv = PyMem_Malloc((size_t)ncap * sizeof(int64_t));
-    if (nk == NULL || nv == NULL) {
-        PyMem_Free(nk);
-        PyMem_Free(nv);
+    Slot *ns = PyMem_Calloc((size_t)ncap, sizeof(Slot));
+    if (ns == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     size_t mask = (size_t)ncap - 1;
     for (Py_ssize_t j = 0; j < s->cap; j++) {
-        int64_t k = s->keys[j];
+        int64_t k = s->slots[j].k;
         if (k == 0)
             continue;
         size_t i = slot_of(k, ncap);
-        while (nk[i] != 0)
+        while (ns[i].k != 0)
             i = (i + 1) & mask;
-        nk[i] = k;
-        nv[i] = s->vals[j];
+        ns[i] = s->slots[j];
     }
-    PyMem_Free(s->keys);
-    PyMem_Free(s->vals);
-    s->keys = nk;
-    s->vals = nv;
+    PyMem_Free(s->slots);
+    s->slots = ns;
     s->cap = ncap;
     return 0;
 }
@@ -356,8 +350,8 @@ side_compact(Side *s)
     }
     Py_ssize_t n = 0;
     for (Py_ssize_t j = 0; j < s->cap; j++)
-        if (s->keys[j])
-            s->heap[n++] = s->negate ? -s->keys[j] : s->keys[j];
+        if (s->slots[j].k)
+            s->heap[n++] = s->negate ? -s->slots[j].k : s->slots[j].k;
     s->hlen = n;
     for (Py_ssize_t i = n / 2 - 1; i >= 0; i--)
         heap_sift_down(s->heap, n, i);
@@ -371,18 +365,18 @@ side_erase_at(Side *s, size_t i)
     size_t mask = (size_t)s->cap - 1, j = i;
     for (;;) {
         j = (j + 1) & mask;
-        int64_t k = s->keys[j];
+        int64_t k = s->slots[j].k;
         if (k == 0)
             break;
         size_t home = slot_of(k, s->cap);
         /* k may move to i when its home is not in the cyclic range (i, j] */
         if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-            s->keys[i] = k;
-            s->vals[i] = s->vals[j];
+            s->slots[i].k = k;
+            s->slots[i].v = s->slots[j].v;
             i = j;
         }
     }
-    s->keys[i] = 0;
+    s->slots[i].k = 0;
     s->count--;
 }
 
@@ -392,10 +386,10 @@ side_set(Side *s, int64_t t, int64_t q)
 {
     size_t mask = (size_t)s->cap - 1, i = slot_of(t, s->cap);
     for (;;) {
-        int64_t x = s->keys[i];
+        int64_t x = s->slots[i].k;
         if (x == t) {
             if (q)
-                s->vals[i] = q;
+                s->slots[i].v = q;
             else
                 side_erase_at(s, i);
             return 0;
@@ -413,11 +407,11 @@ side_set(Side *s, int64_t t, int64_t q)
             return -1;
         mask = (size_t)s->cap - 1;
         i = slot_of(t, s->cap);
-        while (s->keys[i] != 0)
+        while (s->slots[i].k != 0)
             i = (i + 1) & mask;
     }
-    s->keys[i] = t;
-    s->vals[i] = q;
+    s->slots[i].k = t;
+    s->slots[i].v = q;
     s->count++;
     return 0;
 }
@@ -448,10 +442,10 @@ side_dict(const Side *s)
     if (d == NULL)
         return NULL;
     for (Py_ssize_t j = 0; j < s->cap; j++) {
-        if (!s->keys[j])
+        if (!s->slots[j].k)
             continue;
-        PyObject *k = PyLong_FromLongLong(s->keys[j]);
-        PyObject *v = k ? PyLong_FromLongLong(s->vals[j]) : NULL;
+        PyObject *k = PyLong_FromLongLong(s->slots[j].k);
+        PyObject *v = k ? PyLong_FromLongLong(s->slots[j].v) : NULL;
         int rc = v ? PyDict_SetItem(d, k, v) : -1;
         Py_XDECREF(k);
         Py_XDECREF(v);
@@ -485,8 +479,8 @@ side_top(const Side *s, Py_ssize_t n)
         if (keys == NULL)
             return PyErr_NoMemory();
         for (Py_ssize_t j = 0; j < s->cap; j++)
-            if (s->keys[j])
-                keys[m++] = s->negate ? -s->keys[j] : s->keys[j];
+            if (s->slots[j].k)
+                keys[m++] = s->negate ? -s->slots[j].k : s->slots[j].k;
         qsort(keys, (size_t)m, sizeof(int64_t), cmp_i64);
         if (m > n)
             m = n;
@@ -520,7 +514,7 @@ side_top(const Side *s, Py_ssize_t n)
     PyObject *out = PyList_New(m);
     for (Py_ssize_t i = 0; out != NULL && i < m; i++) {
         int64_t t = s->negate ? -keys[i] : keys[i];
-        PyObject *pair = Py_BuildValue("(LL)", (long long)t, (long long)s->vals[side_find(s, t)]);
+        PyObject *pair = Py_BuildValue("(LL)", (long long)t, (long long)s->slots[side_find(s, t)].v);
         if (pair == NULL)
             Py_CLEAR(out);
         else
@@ -536,10 +530,10 @@ side_equal(const Side *a, const Side *b)
     if (a->count != b->count)
         return 0;
     for (Py_ssize_t j = 0; j < a->cap; j++) {
-        if (!a->keys[j])
+        if (!a->slots[j].k)
             continue;
-        Py_ssize_t i = side_find(b, a->keys[j]);
-        if (i < 0 || b->vals[i] != a->vals[j])
+        Py_ssize_t i = side_find(b, a->slots[j].k);
+        if (i < 0 || b->slots[i].v != a->slots[j].v)
             return 0;
     }
     return 1;
@@ -898,7 +892,7 @@ level_or_none(Side *s)
     int64_t t = side_best(s);
     if (t == 0)
         Py_RETURN_NONE;
-    return Py_BuildValue("(LL)", (long long)t, (long long)s->vals[side_find(s, t)]);
+    return Py_BuildValue("(LL)", (long long)t, (long long)s->slots[side_find(s, t)].v);
 }
 
 static PyObject *

@@ -3,9 +3,13 @@
  * Why: a BTCUSDT frame holds ~46 levels (~92 decimal strings). orjson alone decodes ~178k
  * frames/s; converting every string exactly in Python (memo lookups, the exact parser on a
  * miss) caps the feed near 40k/s. This scans the frame once and converts each string straight
- * from its bytes to an integer count of the symbol's tick or lot, then builds the very record
- * the pure-Python path builds (a core.marketdata.DepthDiff with lists of ints), so everything
- * downstream -- sync checks, buffering, rescale, on_event consumers -- is unchanged.
+ * from its bytes to an integer count of the symbol's tick or lot, then builds the record the
+ * pure-Python path builds (a core.marketdata.DepthDiff). Its four level fields are int64
+ * ``core._l2native.Levels`` arrays (made through that module's ``_C_API`` capsule; lists of
+ * ints when it is not built): immutable sequences equal to the lists the pure path makes, which
+ * the native L2Book reads in place -- no Python int per level. Everything downstream -- sync
+ * checks, buffering, rescale, on_event consumers -- iterates them as it iterated the lists.
+ * Values beyond int64 are declined (the pure path takes the frame).
  *
  * It accepts only the canonical compact form Binance sends, and only when the result is
  * certain to equal the pure path's:

@@ -11,9 +11,11 @@ reference alternate in the same process.
   -- the very calls ``feed replay`` and ``feed run`` make -- then the best bid and ask are read
   (what the crossed check needs). A fresh parser every round. With the optional extensions
   built (``"implementation": "c"``) that is the one-pass compiled parser ``feeds._depthfast``
-  (every price/quantity converted exactly from its bytes to ticks/lots) and the compiled
-  ``core._l2fast`` update; without them (``"python"``, or ``TICKDESK_PURE_PYTHON=1``) orjson
-  + the memoised exact :class:`core.l2book.UnitParser` and the pure-Python update loop.
+  (every price/quantity converted exactly from its bytes to int64 ticks/lots, handed over as
+  ``core._l2native.Levels`` arrays: no Python int per level) and the native book
+  (``core._l2native``: per side an int64 hash map and an int64 lazy heap), which reads those
+  arrays in place; without them (``"python"``, or ``TICKDESK_PURE_PYTHON=1``) orjson + the
+  memoised exact :class:`core.l2book.UnitParser` and the pure-Python :class:`core.l2book.L2BookPy`.
 * **reference**: ``msgspec`` decoding the frame into a typed struct with float levels
   (``strict=False`` turns the strings into floats) and a ``sortedcontainers.SortedDict`` per
   side (``pop`` on 0, set otherwise), then ``peekitem`` for the best bid and ask.
@@ -25,21 +27,23 @@ reference alternate in the same process.
 Where the time goes in the pure path (this machine, BTCUSDT 2024, ~46 levels a frame): JSON
 decode ~6 us, the exact string -> int conversion of ~92 strings ~16-20 us (a memo lookup is a
 hash of a fresh string plus a cache miss in a 45k-entry dict; misses run the exact parser), the
-book update ~10-15 us (~250 ns a level for dict + heap work). A bulk conversion (join,
-validate, ``int`` over ``map``) measured 2x slower than the memo; ``msgspec`` cannot decode
-the digit strings straight to ints (it refuses leading zeros such as ``"00100000"``). Hence
-the compiled path: no intermediate JSON objects or strings, 8 digits converted at a time, and
-the same dict/heap operations without the bytecode around them. Profile of the compiled loop
-(perf, this machine, ~11 us a frame): the book's dict operations ~25% (one lookup/insert/delete
-a level: hash, probe, cache misses in ~2-3k-entry dicts), the lazy heaps ~20% (a push per new
-price -- ~18 a frame, most near the top, so a full sift over scattered int objects -- heap
-compaction, stale tops popped by best bid/ask; an experiment leaving the pushes out cut
-update + best from ~6 to ~3.6 us), parsing the bytes ~15%, ints allocated for the record and
-freed when a level's quantity is replaced ~15%, the timed Python loop ~5%. What is left is the
-cost of a book made of Python dicts, lists and ints (which every reader of ``L2Book`` uses);
-going further means a C-native book (hash map + int64 order index) behind a mapping view.
-``decode_only`` is the orjson-only figure: the compiled parse + apply + best takes 1.8-2x its
-time per frame.
+book update ~10-15 us (~250 ns a level for dict + heap work). ``msgspec`` cannot decode the
+digit strings straight to ints (it refuses leading zeros such as ``"00100000"``).
+
+Where it goes in the compiled path (measured 2026-11, 2 shared cores, best rounds ~4.1 us a
+frame, ~240k frames/s; the median moves with the machine's load): parsing the frame's bytes
+into int64 arrays and building the ``DepthDiff`` record (12 fields, four ``Levels``, three
+ints) ~1.8 us; the book ~1.7-1.9 us with best bid/ask -- the same work in a stand-alone C loop
+over the recorded level operations takes ~1.6-2.0 us, so this is the hash map and heap
+themselves (~40 ns a level: a probe that misses the cache in tables of a few thousand levels,
+a heap push for each of the ~18 new prices a frame, compaction), not the Python around them;
+the timed Python loop and its four calls ~0.3 us. A sorted int64 vector (binary search +
+memmove, best at the end) measured 2.5x slower than hash map + lazy heap on these operations
+(levels are inserted and removed all through the book, not only near the touch). Next steps,
+were it needed: a frame-level entry point that parses and applies in one call without building
+the record (the sync must still see the sequence ids first), and a smaller hash table (32-bit
+offsets from a base tick) to halve the cache footprint.
+``decode_only`` is the orjson-only figure: the compiled parse + apply + best now beats it.
 
 After the timed rounds both books must be equal level for level (the reference's floats
 converted back to exact ticks/lots through their shortest repr) or the benchmark fails.

@@ -30,7 +30,9 @@ which (``exchangeInfo`` or ``derived``).
 
 Speed: depthUpdate frames in the canonical compact form Binance sends go through the
 optional compiled parser ``feeds._depthfast`` (one pass over the bytes, each price/quantity
-converted exactly to ticks/lots of the symbol's grid, the same :class:`DepthDiff` built). It
+converted exactly to ticks/lots of the symbol's grid, the same :class:`DepthDiff` built, its
+level fields int64 ``core._l2native.Levels`` arrays equal to the pure path's lists, which the
+native :class:`core.l2book.L2Book` reads without a Python int per level). It
 takes a frame only when its result is certain to equal the pure path's; anything else
 (whitespace, escapes, other keys or order, an unknown symbol, off-grid, overflow, garbage)
 falls through to the pure path: ``orjson`` decode and the exact memoised
