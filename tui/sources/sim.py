@@ -12,7 +12,6 @@ the market is then the same on every run, whatever the machine's speed.
 
 from __future__ import annotations
 
-import itertools
 from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any
@@ -63,7 +62,7 @@ class SimSource:
             paused=paused,
             name="sim-source",
         )
-        self._ids = itertools.count(1)
+        self._next_id = 1  # the source's own order ids: me-1, me-2, ...
 
     def _fund(self, funds: list[tuple[str, str]]) -> None:
         """Deposit ``funds`` into the user account at time 0 (before the worker owns the engine)."""
@@ -92,14 +91,10 @@ class SimSource:
         if op in _ACCOUNT_OPS and "account" not in cmd and not (op == "state" and "symbol" in cmd):
             cmd["account"] = self.account_name
         if op == "new" and not cmd.get("id"):
-            n = next(self._ids) if consume_id else self._peek_id()
-            cmd["id"] = f"{self.account_name}-{n}"
+            cmd["id"] = f"{self.account_name}-{self._next_id}"
+            if consume_id:
+                self._next_id += 1
         return cmd
-
-    def _peek_id(self) -> int:
-        n = next(self._ids)
-        self._ids = itertools.chain([n], self._ids)  # type: ignore[assignment]
-        return n
 
     def submit(self, cmd: dict) -> Future[list[dict]]:
         """Queue a journal command for your account; resolves to the engine's events."""
