@@ -435,25 +435,43 @@ side_best(Side *s)
     return 0;
 }
 
+/* The live levels copied out (malloc'd; *n set): Python objects are then built from the copy,
+ * because allocating them may run the garbage collector, whose finalizers may let another
+ * thread change this side (the GIL can switch in Python code). */
+static Slot *
+side_snapshot(const Side *s, Py_ssize_t *n)
+{
+    Slot *out = PyMem_Malloc((size_t)(s->count ? s->count : 1) * sizeof(Slot));
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_ssize_t m = 0;
+    for (Py_ssize_t j = 0; j < s->cap && m < s->count; j++)
+        if (s->slots[j].k)
+            out[m++] = s->slots[j];
+    *n = m;
+    return out;
+}
+
 static PyObject *
 side_dict(const Side *s)
 {
-    PyObject *d = PyDict_New();
-    if (d == NULL)
+    Py_ssize_t n;
+    Slot *levels = side_snapshot(s, &n);
+    if (levels == NULL)
         return NULL;
-    for (Py_ssize_t j = 0; j < s->cap; j++) {
-        if (!s->slots[j].k)
-            continue;
-        PyObject *k = PyLong_FromLongLong(s->slots[j].k);
-        PyObject *v = k ? PyLong_FromLongLong(s->slots[j].v) : NULL;
+    PyObject *d = _PyDict_NewPresized(n);
+    for (Py_ssize_t i = 0; d != NULL && i < n; i++) {
+        PyObject *k = PyLong_FromLongLong(levels[i].k);
+        PyObject *v = k ? PyLong_FromLongLong(levels[i].v) : NULL;
         int rc = v ? PyDict_SetItem(d, k, v) : -1;
         Py_XDECREF(k);
         Py_XDECREF(v);
-        if (rc < 0) {
-            Py_DECREF(d);
-            return NULL;
-        }
+        if (rc < 0)
+            Py_CLEAR(d);
     }
+    PyMem_Free(levels);
     return d;
 }
 
@@ -511,10 +529,21 @@ side_top(const Side *s, Py_ssize_t n)
         memmove(h, keys, (size_t)m * sizeof(int64_t));
         keys = h;
     }
+    /* (tick, lots) read into the buffer's second half before any Python object is made */
+    int64_t *lots = PyMem_Realloc(keys, (size_t)(2 * (m ? m : 1)) * sizeof(int64_t));
+    if (lots == NULL) {
+        PyMem_Free(keys);
+        return PyErr_NoMemory();
+    }
+    keys = lots;
+    lots = keys + m;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        keys[i] = s->negate ? -keys[i] : keys[i];
+        lots[i] = s->slots[side_find(s, keys[i])].v;
+    }
     PyObject *out = PyList_New(m);
     for (Py_ssize_t i = 0; out != NULL && i < m; i++) {
-        int64_t t = s->negate ? -keys[i] : keys[i];
-        PyObject *pair = Py_BuildValue("(LL)", (long long)t, (long long)s->slots[side_find(s, t)].v);
+        PyObject *pair = Py_BuildValue("(LL)", (long long)keys[i], (long long)lots[i]);
         if (pair == NULL)
             Py_CLEAR(out);
         else

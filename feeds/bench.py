@@ -273,7 +273,7 @@ def run_benchmark(paths: list[Path], rounds: int = 5, log: Callable[[str], None]
             "what": "orjson.loads of each frame and nothing else: the ceiling for any Python-level parse",
         },
         "books_equal": True,
-        "final_levels": {"bids": len(book.bids), "asks": len(book.asks)},
+        "final_levels": dict(zip(("bids", "asks"), book.depth())),
         "final_best": {
             "bid": grid.fmt_price(best_bid[0]) if best_bid else None,
             "ask": grid.fmt_price(best_ask[0]) if best_ask else None,
