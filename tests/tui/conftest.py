@@ -1,22 +1,11 @@
-"""Fixtures for the workstation tests; the helpers live in ``tests/tui/pilotkit.py``.
-
-The helper names are re-exported here for test modules that import them from ``conftest``.
-"""
+"""Fixtures for the workstation tests; the helpers live in ``tests/tui/pilotkit.py`` (import
+them from there: several ``conftest.py`` files exist, so ``from conftest import`` is ambiguous)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.tui.pilotkit import (  # noqa: F401  (re-exported)
-    SEED,
-    FakeClock,
-    freeze_pump,
-    make_app,
-    pump,
-    settings_from,
-    settle,
-    step,
-)
+from tests.tui.pilotkit import settings_from
 
 
 @pytest.fixture

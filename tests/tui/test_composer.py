@@ -12,7 +12,7 @@ from decimal import Decimal
 import numpy as np
 import orjson
 import pytest
-from conftest import make_app
+from tests.tui.pilotkit import make_app
 from textual.widgets import Input, Static
 
 from strategies import templates
