@@ -84,6 +84,21 @@ def test_precheck_changes_nothing_and_reports_the_fee(sim):
     assert ev[0]["id"] == "me-1"
 
 
+def test_precheck_judges_gtd_at_the_instant_submit_will(sim):
+    """A GTD order expiring one nanosecond after the sim clock is valid now: the pre-check and
+    the real command must agree (the command is stamped with the sim time, not a later one)."""
+    sim.step(5).result(10)
+    now = sim.clock_ns()
+    cmd = {"op": "new", "symbol": "BTC/USDT", "side": "buy", "type": "limit", "price": "1000.00",
+           "qty": "0.01000", "tif": "GTD", "expire_ts": now + 1}
+    assert sim.precheck(cmd).result(10)["rejects"] == []
+    assert sim.submit(cmd).result(10)[0]["event"] == "accepted"
+    past = {**cmd, "expire_ts": now}
+    verdict = sim.precheck(past).result(10)["rejects"]
+    assert verdict == [{"reason": "EXPIRE_IN_PAST", "message": f"expire_ts {now} is not after the engine clock {now}"}]
+    assert sim.submit(past).result(10)[0]["reason"] == "EXPIRE_IN_PAST"
+
+
 def test_stop_leaves_no_thread():
     before = set(threading.enumerate())
     src = open_source("sim", load_config(env={}))

@@ -108,7 +108,9 @@ class SimSource:
         engine = self.market.engine
 
         def run() -> dict[str, Any]:
-            rejects = engine.precheck(full)
+            # Stamped like SimMarket.submit stamps the real command, so GTD expiries and breaker
+            # cooldowns are judged at the same instant the order would be processed.
+            rejects = engine.precheck(full if "ts" in full else {**full, "ts": self.market.now_ns})
             tier = engine.fees.tier(self.account_name, engine.now)
             liquidity = _liquidity(engine, full)
             rate = tier.taker_e8 if liquidity == "taker" else tier.maker_e8
