@@ -256,3 +256,24 @@ def test_a_level_sliding_past_the_view_depth_does_not_flash():
             assert set(lad._flash) == {("bid", 10001)}
 
     run(go())
+
+
+def test_the_grouping_is_fitted_to_the_first_two_sided_book_not_an_empty_first_view():
+    """A venue's first view can be empty; the automatic grouping waits for a spread (a wide
+    one: 40 ticks on 12 rows needs 20 ticks a row to fit in a quarter of the rows)."""
+    async def go():
+        lad = Ladder()
+        async with Harness(lad).run_test(size=(44, 12)) as pilot:
+            lad.show(hand_view(bids=[], asks=[]))
+            await pilot.pause()
+            assert lad.group == 1
+            lad.show(hand_view(bids=[("100.00", "1.00000")], asks=[("100.40", "1.00000")], version=2))
+            await pilot.pause()
+            assert lad.group == 20
+            # later books never re-fit it, and the user's own choice sticks
+            lad.set_group(5)
+            lad.show(hand_view(bids=[("100.00", "1.00000")], asks=[("101.00", "1.00000")], version=3))
+            await pilot.pause()
+            assert lad.group == 5
+
+    run(go())

@@ -153,10 +153,7 @@ class TradeScreen(PumpedScreen):
         )
 
     def _show_view(self, view: MarketView) -> None:
-        # The ladder picks its price grouping from the first book it sees for a symbol: an empty
-        # book (the venue before its first quotes) would fix it at one tick, so it waits for one.
-        if view.bids or view.asks or self.query_one(Ladder).view is not None:
-            self.query_one(Ladder).show(view, self._own.get(view.symbol, {}))
+        self.query_one(Ladder).show(view, self._own.get(view.symbol, {}))
         self.query_one(Tape).show(view)
 
     def _show_account(self, acct: AccountView) -> None:

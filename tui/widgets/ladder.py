@@ -124,6 +124,7 @@ class Ladder(Widget, can_focus=True):
         self.own_orders: dict[int, int] = {}
         self.group = 1
         self.auto_group = auto_group  # pick the first group step from the spread
+        self._group_pending = False  # auto_group and no two-sided book seen yet for the symbol
         self.follow = True  # recentre on the mid; off while the user browses with the cursor
         self._centre: int | None = None  # grid key of the middle row
         self._cursor: int | None = None
@@ -141,6 +142,12 @@ class Ladder(Widget, can_focus=True):
         if view is not None and view.symbol != self._symbol:
             self._symbol = view.symbol
             self._reset_symbol(view)
+        if view is not None and self._group_pending and view.spread_ticks is not None:
+            # The grouping is fitted to the first two-sided book: a symbol's first view may be
+            # empty (a venue before its first quotes) and would otherwise fix it at one tick.
+            self._group_pending = False
+            self.group = self._fitting_group(view)
+            self._centre = self._cursor = None
         self.view = view
         self.own_orders = dict(own_orders or {})
         if view is not None:
@@ -156,8 +163,7 @@ class Ladder(Widget, can_focus=True):
         self._bids, self._asks, self._flash = {}, {}, {}
         self._centre = self._cursor = None
         self.follow = True
-        if self.auto_group:
-            self.group = self._fitting_group(view)
+        self._group_pending = self.auto_group
 
     def _fitting_group(self, view: MarketView) -> int:
         """The smallest step that fits the spread in a quarter of the rows (on a new symbol,
@@ -427,6 +433,7 @@ class Ladder(Widget, can_focus=True):
         if step <= 0:
             raise ValueError("group step must be a positive number of ticks")
         self.group = step
+        self._group_pending = False  # the user's choice wins over the automatic fit
         self._flash = {}
         if self._cursor is not None:
             self._cursor = max(step, self._cursor // step * step)
