@@ -1,7 +1,8 @@
 """The native L2 book (core/_l2native.c) is observably the pure-Python L2BookPy.
 
 * Hypothesis drives both with the same random operation sequences (set/remove one level,
-  update a message, replace a snapshot, clear, rescale, copy, best/top/equality reads; ticks
+  update a message, replace a snapshot, clear, rescale, copy, heap compaction,
+  best/top/equality reads; ticks
   up to 2**62, zero lots, repeated ticks) and compares every observable after every step:
   the ``bids``/``asks`` dicts, best bid/ask (and their lots), depth, top(n), sorted levels,
   crossed, version, update_id and equality with the other implementation's levels.
@@ -9,6 +10,8 @@
   and ``update`` reads it with exactly the result of the same lists.
 * Bad input is refused with the pure book's exception types, and the native book changes
   nothing on a refused update or replace.
+* Every recording with depth in ../shared/data (Binance spot and USD-M, OKX with checksums)
+  replays to the same report and the same books on the native and on the pure book.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ OPS = st.one_of(
     st.tuples(st.just("clear"), st.none()),
     st.tuples(st.just("rescale"), st.tuples(st.integers(1, 4), st.integers(1, 4))),
     st.tuples(st.just("copy"), st.none()),
+    st.tuples(st.just("_compact"), st.booleans()),
     st.tuples(st.just("ids"), st.tuples(st.integers(0, 2**70) | st.none(), st.integers(0, 2**62))),
 )
 
@@ -65,6 +69,8 @@ def _apply(book, op: str, arg):
         book.rescale(*arg)
     elif op == "copy":
         return book.copy()
+    elif op == "_compact":
+        book._compact(arg)  # a heap rebuild changes nothing observable
     elif op == "ids":
         book.update_id, book.ts_ns = arg
     return book
@@ -197,3 +203,38 @@ def test_set_refuses_like_the_pure_book(impl):
     for t, q in ((0, 1), (5, -1), (True, 1), ("5", 1)):
         with pytest.raises(ValueError, match=r"level must be \(tick > 0, lots >= 0\) integers"):
             book.set_bid(t, q)
+
+
+# ---------------------------------------------------------------------------- recordings
+RECORDINGS = [  # every recording with depth in ../shared/data (Binance spot/USD-M, OKX books)
+    ["binance/binance_spot_btcusdt_20240808.gz", "binance/binance_spot_btcusdt_20240809.gz"],
+    ["binance/BINANCE-b38f7c.0"],
+    ["binance/BINANCE.ws.1.0", "binance/BINANCE.http.0.0"],
+    ["binance/BINANCE_FUTURES.ws.1.0", "binance/BINANCE_FUTURES.http.0.0"],
+    ["okx/OKX.ws.1.0"],
+]
+
+
+@native_only
+@pytest.mark.parametrize("files", RECORDINGS, ids=lambda f: f[0].split("/")[-1])
+def test_recordings_replay_the_same_on_the_native_and_the_pure_book(shared_data, files, monkeypatch):
+    """The real path (FeedSession, the venue's sync, L2Book) with the native book and with the
+    pure one: the same report (events, gaps, resyncs, crossed, OKX checksums...) and books."""
+    import feeds.booksync as booksync
+    from feeds.recordings import read_many
+    from feeds.session import replay
+
+    paths = [shared_data / f for f in files]
+    native = replay(read_many(paths))
+    monkeypatch.setattr(booksync, "L2Book", L2BookPy)
+    pure = replay(read_many(paths))
+    assert native.report() == pure.report()
+    assert native.syncs.keys() == pure.syncs.keys() and native.syncs
+    applied = 0
+    for key, s in native.syncs.items():
+        a, b = s.book, pure.syncs[key].book
+        assert type(a) is l2.L2BookNative and type(b) is L2BookPy
+        assert (a.bids, a.asks, a.version, a.update_id, a.ts_ns) == (b.bids, b.asks, b.version, b.update_id, b.ts_ns), key
+        assert (a.best(), a.top(25), a.depth()) == (b.best(), b.top(25), b.depth()), key
+        applied += s.health.applied
+    assert applied > 0  # not vacuous: messages were applied to the books
