@@ -35,8 +35,9 @@ frame, ~240k frames/s; the median moves with the machine's load): parsing the fr
 into int64 arrays and building the ``DepthDiff`` record (12 fields, four ``Levels``, three
 ints) ~1.8 us; the book ~1.7-1.9 us with best bid/ask -- the same work in a stand-alone C loop
 over the recorded level operations takes ~1.6-2.0 us, so this is the hash map and heap
-themselves (~40 ns a level: a probe that misses the cache in tables of a few thousand levels,
-a heap push for each of the ~18 new prices a frame, compaction), not the Python around them;
+themselves (~40 ns a level: hash probes in tables of 2-3k levels a side, a heap push for each
+of the ~18 new prices a frame, compaction; this VM has no hardware counters to split it
+further), not the Python around them;
 the timed Python loop and its four calls ~0.3 us. A sorted int64 vector (binary search +
 memmove, best at the end) measured 2.5x slower than hash map + lazy heap on these operations
 (levels are inserted and removed all through the book, not only near the touch). Next steps,
