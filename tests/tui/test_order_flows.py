@@ -185,3 +185,35 @@ async def test_gtd_order_expires_on_the_simulated_clock(tui_settings):
         await settle(pilot)
         assert oid not in app.screen.query_one(OrdersTable).orders
         assert activity_of(app, oid)[-1] == "expired"
+
+
+async def close_ticket(pilot) -> None:
+    await pilot.press("escape")
+    await pilot.pause()
+    assert not isinstance(pilot.app.screen, OrderTicket)
+
+
+async def test_the_ticket_joins_the_touch_while_the_ladder_follows_the_market(tui_settings):
+    """No level picked: b prefills the best bid and s the best ask; once a level is picked with
+    the cursor, both use it; home goes back to following."""
+    app = make_app(tui_settings)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await freeze_pump(pilot)
+        await step(pilot, 60)
+        view = app.screen.query_one("#ladder").view
+        ticket = await open_ticket(pilot, "buy")
+        assert ticket.query_one("#price", Input).value == view.best_bid
+        await close_ticket(pilot)
+        ticket = await open_ticket(pilot, "sell")
+        assert ticket.query_one("#price", Input).value == view.best_ask
+        await close_ticket(pilot)
+        await pilot.press("l", "up", "up")
+        picked = app.screen.query_one("#ladder").cursor_price
+        for side in ("buy", "sell"):
+            ticket = await open_ticket(pilot, side)
+            assert ticket.query_one("#price", Input).value == picked
+            await close_ticket(pilot)
+        await pilot.press("l", "home")
+        best_bid = app.screen.query_one("#ladder").view.best_bid
+        ticket = await open_ticket(pilot, "buy")
+        assert ticket.query_one("#price", Input).value == best_bid

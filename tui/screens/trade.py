@@ -197,8 +197,17 @@ class TradeScreen(PumpedScreen):
     def action_ticket(self, side: str) -> None:
         if not self._require_trading():
             return
-        price = self.query_one(Ladder).cursor_price
-        self.app.push_screen(OrderTicket(self.symbol, side, price), callback=self.send)
+        self.app.push_screen(OrderTicket(self.symbol, side, self._ticket_price(side)), callback=self.send)
+
+    def _ticket_price(self, side: str) -> str | None:
+        """The level the user picked on the ladder; while the ladder follows the market (no level
+        picked, or home pressed) the passive touch: best bid for a buy, best ask for a sell."""
+        ladder = self.query_one(Ladder)
+        if not ladder.follow or ladder.view is None:
+            return ladder.cursor_price
+        view = ladder.view
+        touch = view.best_bid if side == "buy" else view.best_ask
+        return touch if touch is not None else ladder.cursor_price
 
     def send(self, cmd: dict | None) -> None:
         self.app.send(cmd)

@@ -152,8 +152,9 @@ class Ladder(Widget, can_focus=True):
         self.own_orders = dict(own_orders or {})
         if view is not None:
             self._take_levels(view)
-            if self._cursor is None:
-                self._cursor = self._mid_key()
+            if self._cursor is None or self.follow:
+                # Until the user picks a level, the cursor rides on the mid with the market.
+                self._cursor = self._mid_key() if self._mid_key() is not None else self._cursor
             self._follow_mid()
         self._rebuild()
         self.refresh()
