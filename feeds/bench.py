@@ -257,7 +257,7 @@ def run_benchmark(paths: list[Path], rounds: int = 5, log: Callable[[str], None]
             "levels_per_frame": round(n_levels / len(frames), 2),
             "rounds": rounds,
             "tiling": "none: every round replays the recorded frames once from the snapshot; median round reported",
-            "grid": {"tick": str(grid.tick), "lot": str(grid.lot), "source": grid.source},
+            "grid": {"tick": format(grid.tick, "f"), "lot": format(grid.lot, "f"), "source": grid.source},
         },
         "tickdesk": mine,
         "reference": {**theirs, "what": "msgspec (strict=False, float levels) + sortedcontainers.SortedDict per side"},

@@ -248,7 +248,7 @@ class FeedSession:
             if meta is not None:
                 g = meta.grid
                 d["unified"] = meta.unified
-                d["grid"] = {"tick": str(g.tick), "lot": str(g.lot), "source": g.source}
+                d["grid"] = {"tick": format(g.tick, "f"), "lot": format(g.lot, "f"), "source": g.source}
                 bid, ask = book.best()
                 d["best"] = {
                     "bid": g.fmt_price(bid[0]) if bid else None,

@@ -91,8 +91,12 @@ def test_recording_replays_clean(name, shared_data, run_cli):
             assert h["state"] == "waiting" and h["applied"] == 0 and h["buffered"] == h["events"]
         assert h["top_checked"] == exp["comparable"].get(key, 0), key
         assert h["checksum_ok"] == exp["checks"][key], key
+    for key, h in symbols.items():  # grid steps print as plain decimals, never 1E-8
+        if "grid" in h:
+            assert all(c.isdigit() or c == "." for c in h["grid"]["tick"] + h["grid"]["lot"]), (key, h["grid"])
     if name == "btcusdt-2024":
         assert symbols["binance:BTCUSDT"]["top_checked"] > 1000
+        assert symbols["binance:BTCUSDT"]["grid"]["lot"] == "0.00000001"
     if name == "okx":
         assert sum(h["checksum_ok"] for h in symbols.values()) == sum(exp["checks"].values()) > 0
 
