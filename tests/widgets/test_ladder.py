@@ -277,3 +277,39 @@ def test_the_grouping_is_fitted_to_the_first_two_sided_book_not_an_empty_first_v
             assert lad.group == 5
 
     run(go())
+
+
+def test_a_repaint_redraws_only_the_rows_that_changed():
+    """The pump shows a view every tick: rows whose content did not change are not painted
+    again, and a cursor move repaints just the row it left and the row it entered."""
+
+    async def go():
+        lad = Ladder(auto_group=False, clock=FakeClock())
+        async with Harness(lad).run_test(size=(44, 11)) as pilot:
+            lad.focus()
+            lad.show(hand_view(**BOOK))
+            await pilot.pause()
+            painted: list[int] = []
+            render_line = lad.render_line
+
+            def counting(y: int):
+                painted.append(y)
+                return render_line(y)
+
+            lad.render_line = counting  # Textual looks the method up on the instance
+            lad.show(hand_view(**BOOK, version=2))  # same book again
+            await pilot.pause()
+            assert painted == []
+            keys = [r.key for r in lad._rows]
+            await pilot.press("up")
+            assert sorted(painted) == sorted([keys.index(10001), keys.index(10002)])
+            assert "100.02" in lad.row_text(keys.index(10002))
+            painted.clear()
+            # a changed quantity repaints its row; the empty spread row stays as painted
+            more = dict(BOOK, asks=[("100.02", "0.25000"), ("100.03", "0.75000"), ("100.06", "3.50000")])
+            lad.show(hand_view(**more, version=3))
+            await pilot.pause()
+            assert keys.index(10006) in painted
+            assert keys.index(10001) not in painted
+
+    run(go())

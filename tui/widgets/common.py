@@ -10,10 +10,16 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from rich.style import Style
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widget import Widget
 
 from core.market_state import MarketView
 from core.numbers import unit_formatter
+
+#: Painted rows a Line-API widget keeps by key; the cache is emptied when it grows past this
+#: (a screen of rows is ~50, so it holds many frames' worth of unchanged rows).
+STRIP_CACHE_MAX = 4096
 
 #: Left-anchored horizontal eighths, index = eighths filled (0..8).
 EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -135,3 +141,61 @@ class StyleCache:
             style = Style(color=base.bgcolor, bgcolor=bar.color)
             self._cache[key] = style
         return style
+
+
+
+class LineCache:
+    """Painted rows of a Line-API widget, by a key of what each row shows.
+
+    ``strip(y, key)`` paints row ``y`` (building the strip only for a key not seen before) and
+    remembers the key painted there; ``refresh_changed`` then refreshes only the rows whose key
+    differs, so a pump tick that changes three rows does not repaint fifty. The widget calls
+    ``clear()`` on a style update (the strips hold theme colours)."""
+
+    def __init__(self, build: Callable[[tuple], Strip]) -> None:
+        self._build = build
+        self._strips: dict[tuple, Strip] = {}
+        self._drawn: dict[int, tuple] = {}  # row -> key of the strip last painted there
+
+    def clear(self) -> None:
+        self._strips.clear()
+        self._drawn.clear()
+
+    def forget_rows(self) -> None:
+        """Treat every row as unpainted (after a resize)."""
+        self._drawn.clear()
+
+    def strip(self, y: int, key: tuple) -> Strip:
+        self._drawn[y] = key
+        strip = self._strips.get(key)
+        if strip is None:
+            if len(self._strips) > STRIP_CACHE_MAX:
+                self._strips.clear()
+            strip = self._strips[key] = self._build(key)
+        return strip
+
+    def refresh_changed(self, widget: Widget, width: int, height: int, key_of: Callable[[int], tuple]) -> None:
+        """Refresh the rows of ``widget`` whose current key is not the one painted there."""
+        if not widget.is_mounted or height <= 0:
+            widget.refresh()
+            return
+        drawn = self._drawn
+        dirty = [y for y in range(height) if drawn.get(y) != key_of(y)]
+        if len(dirty) == height:
+            widget.refresh()
+        elif dirty:
+            widget.refresh(*_line_regions(dirty, width))
+
+
+def _line_regions(ys: list[int], width: int) -> list[Region]:
+    """One full-width region per run of consecutive rows in ``ys`` (ascending), so a widget
+    refreshes only the rows that changed."""
+    regions: list[Region] = []
+    start = prev = ys[0]
+    for y in ys[1:]:
+        if y != prev + 1:
+            regions.append(Region(0, start, width, prev - start + 1))
+            start = y
+        prev = y
+    regions.append(Region(0, start, width, prev - start + 1))
+    return regions

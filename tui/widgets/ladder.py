@@ -9,7 +9,9 @@ levels whose quantity changed (up/down colours, fading over ``FLASH_S``), and a 
 (``cursor_price``) that the order ticket is prefilled from.
 
 Data comes in through ``show(view, own_orders)`` from the UI pump; all per-row work happens
-there (``_rebuild``), so ``render_line`` only slices precomputed strings into a ``Strip``.
+there (``_rebuild``). Each row reduces to a key of what it shows (``_line_key``): painted strips
+are cached by that key, and a repaint refreshes only the rows whose key differs from what was
+last painted there, because a full-widget refresh per pump tick was what delayed key presses.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from core.market_state import MarketView
-from tui.widgets.common import Grid, StyleCache, hbar, hbar_right
+from tui.widgets.common import Grid, LineCache, StyleCache, hbar, hbar_right
 
 #: Group steps offered by +/- (in ticks).
 GROUP_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -135,6 +137,7 @@ class Ladder(Widget, can_focus=True):
         self._widths = (0, 0)  # qty, price
         self._symbol: str | None = None
         self._timer = None
+        self._painted = LineCache(self._build_strip)  # rows by _line_key
 
     # ------------------------------------------------------------------ data in
     def show(self, view: MarketView | None, own_orders: dict[int, int] | None = None) -> None:
@@ -157,7 +160,7 @@ class Ladder(Widget, can_focus=True):
                 self._cursor = self._mid_key() if self._mid_key() is not None else self._cursor
             self._follow_mid()
         self._rebuild()
-        self.refresh()
+        self._repaint()
 
     def _reset_symbol(self, view: MarketView) -> None:
         self._grid = self._fixed_grid or Grid.from_view(view)
@@ -300,56 +303,86 @@ class Ladder(Widget, can_focus=True):
         return bids, asks
 
     # ------------------------------------------------------------------ painting
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        base = self._styles.get()
+    def _line_key(self, y: int, width: int, now: float, last: int | None) -> tuple:
+        """Everything row ``y``'s strip depends on: equal keys paint equal strips, so the
+        strip is cached by it and a row whose key did not change is not repainted."""
         if y >= len(self._rows):
-            if y == 0 and self.view is None:
-                return Strip([Segment("waiting for market data".ljust(width)[:width], base)], width)
-            return Strip.blank(width, base)
+            return (width, y == 0 and self.view is None)
         row = self._rows[y]
         qw, pw = self._widths
-        st = self._styles
         bars = max(0, width - (2 * qw + pw + 4))
         lw = bars // 2
         rw = bars - lw
-        cursor = row.key == self._cursor
+        left = row.bid_cum * lw * 8 // self._bar_max if row.bid_cum and lw else 0
+        right = row.ask_cum * rw * 8 // self._bar_max if row.ask_cum and rw else 0
+        price_cls = "ladder--price" if (row.bid or row.ask) else ("ladder--spread" if row.zone == "spread" else "ladder--price-empty")
+        is_last = last is not None and row.key <= last < row.key + self.group
+        return (
+            width, qw, pw, lw, rw, left, right, row.bid, row.price, row.ask, row.own_bid, row.own_ask,
+            price_cls, row.key == self._cursor, is_last,
+            self._flash_phase("bid", row.key, now), self._flash_phase("ask", row.key, now),
+        )
+
+    def _flash_phase(self, side: str, key: int, now: float) -> tuple[int, int] | None:
+        """(direction, intensity level) of the level's flash at ``now``, None when not flashing."""
+        flash = self._flash.get((side, key))
+        if flash is None:
+            return None
+        start, direction = flash
+        left = 1.0 - (now - start) / FLASH_S
+        if left <= 0:
+            return None
+        return direction, min(FLASH_LEVELS, math.ceil(left * FLASH_LEVELS))  # 4/4 .. 1/4 of the colour
+
+    def _last_ticks(self) -> int | None:
+        return self.view.trades[-1].ticks if self.view is not None and self.view.trades else None
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        return self._painted.strip(y, self._line_key(y, width, self._clock(), self._last_ticks()))
+
+    def _build_strip(self, key: tuple) -> Strip:
+        """Paint one row from its key (see ``_line_key``)."""
+        st = self._styles
+        if len(key) == 2:
+            width, waiting = key
+            if waiting:
+                return Strip([Segment("waiting for market data".ljust(width)[:width], st.get())], width)
+            return Strip.blank(width, st.get())
+        (width, qw, pw, lw, rw, left, right, bid, price, ask, own_bid, own_ask,
+         price_cls, cursor, is_last, bid_flash, ask_flash) = key
         extra = ("ladder--cursor",) if cursor else ()
         segs: list[Segment] = []
         # left: bid depth bar (right-anchored, grows towards the price column)
         if lw:
-            pad, part, full = hbar_right(row.bid_cum * lw * 8 // self._bar_max if row.bid_cum else 0, lw)
+            pad, part, full = hbar_right(left, lw)
             bar = st.get("ladder--bid-bar", *extra)
             segs.append(Segment(pad, st.get(*extra)))
             if part:
                 segs.append(Segment(part, st.reversed_bar("ladder--bid-bar")))
             if full:
                 segs.append(Segment(full, bar))
-        segs.append(Segment(row.bid.rjust(qw), self._qty_style("bid", row, extra)))
-        segs.append(Segment("●" if row.own_bid else " ", st.get("ladder--own-order", *extra)))
-        price_cls = "ladder--price" if (row.bid or row.ask) else ("ladder--spread" if row.zone == "spread" else "ladder--price-empty")
-        last = self.view.trades[-1].ticks if self.view is not None and self.view.trades else None
+        segs.append(Segment(bid.rjust(qw), self._qty_style("bid", bid_flash, extra)))
+        segs.append(Segment("●" if own_bid else " ", st.get("ladder--own-order", *extra)))
         names = (price_cls, *extra)
-        if last is not None and row.key <= last < row.key + self.group:
+        if is_last:
             names = (*names, "ladder--last")
-        segs.append(Segment(" " + row.price.rjust(pw) + " ", st.get(*names)))
-        segs.append(Segment("●" if row.own_ask else " ", st.get("ladder--own-order", *extra)))
-        segs.append(Segment(row.ask.ljust(qw), self._qty_style("ask", row, extra)))
+        segs.append(Segment(" " + price.rjust(pw) + " ", st.get(*names)))
+        segs.append(Segment("●" if own_ask else " ", st.get("ladder--own-order", *extra)))
+        segs.append(Segment(ask.ljust(qw), self._qty_style("ask", ask_flash, extra)))
         if rw:
-            segs.append(Segment(hbar(row.ask_cum * rw * 8 // self._bar_max if row.ask_cum else 0, rw), st.get("ladder--ask-bar", *extra)))
+            segs.append(Segment(hbar(right, rw), st.get("ladder--ask-bar", *extra)))
         return Strip(segs).adjust_cell_length(width, st.get())
 
-    def _qty_style(self, side: str, row: _Row, extra: tuple[str, ...]) -> Style:
+    def _qty_style(self, side: str, flash: tuple[int, int] | None, extra: tuple[str, ...]) -> Style:
         style = self._styles.get(f"ladder--{side}", *extra)
-        flash = self._flash.get((side, row.key))
-        if flash is None:
-            return style
-        start, direction = flash
-        left = 1.0 - (self._clock() - start) / FLASH_S
-        if left <= 0:
-            return style
-        level = min(FLASH_LEVELS, math.ceil(left * FLASH_LEVELS))  # 4/4 .. 1/4 of the colour
-        return style + self._flash_bg(direction, level)
+        return style if flash is None else style + self._flash_bg(*flash)
+
+    def _repaint(self) -> None:
+        """Refresh only the rows whose key differs from what was last painted there."""
+        width, height = self.size
+        now, last = self._clock(), self._last_ticks()
+        self._painted.refresh_changed(self, width, height, lambda y: self._line_key(y, width, now, last))
 
     def _flash_bg(self, direction: int, level: int) -> Style:
         """Flash colour blended into the background by ``level / FLASH_LEVELS``."""
@@ -371,6 +404,7 @@ class Ladder(Widget, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()
+        self._painted.clear()
 
     # ------------------------------------------------------------------ flash fading
     def _ensure_timer(self) -> None:
@@ -384,10 +418,11 @@ class Ladder(Widget, can_focus=True):
         self._flash = {k: v for k, v in self._flash.items() if now - v[0] < FLASH_S}
         if not self._flash and self._timer is not None:
             self._timer.pause()
-        self.refresh()
+        self._repaint()
 
     # ------------------------------------------------------------------ events and keys
     def on_resize(self, event: events.Resize) -> None:
+        self._painted.forget_rows()
         self._follow_mid()
         self._rebuild()
 
@@ -397,7 +432,7 @@ class Ladder(Widget, can_focus=True):
             self._cursor = key
             self.follow = False
             self._rebuild()
-            self.refresh()
+            self._repaint()
             self.post_message(self.LevelSelected(self, self._grid.fmt_price(key)))
 
     def action_move_cursor(self, rows: int) -> None:
@@ -417,7 +452,7 @@ class Ladder(Widget, can_focus=True):
         if mid is not None:
             self._cursor = self._centre = mid
         self._rebuild()
-        self.refresh()
+        self._repaint()
 
     def action_group(self, direction: int) -> None:
         i = GROUP_STEPS.index(self.group) if self.group in GROUP_STEPS else 0
@@ -443,14 +478,14 @@ class Ladder(Widget, can_focus=True):
             self._take_levels(self.view)
             self._centre = self._mid_key() if self.follow or self._cursor is None else self._cursor
         self._rebuild()
-        self.refresh()
+        self._repaint()
 
     def _keep_cursor_visible(self) -> None:
         row = self._row_of(self._cursor) if self._cursor is not None else None
         if row is not None and not 0 <= row < self.size.height:
             self._centre = self._cursor
         self._rebuild()
-        self.refresh()
+        self._repaint()
 
     # ------------------------------------------------------------------ queries
     @property

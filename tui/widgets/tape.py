@@ -2,7 +2,8 @@
 
 A ``ScrollView`` on the Line API: ``show(view)`` takes the view's bounded tape (the
 ``MarketState`` keeps the last few hundred prints) and only lines in the viewport are formatted
-when painted. "Large" is either a fixed quantity (``large_qty``) or, by default, a multiple of
+when painted, each painted line is cached by what it shows, and a new view refreshes only the
+lines that differ from what was last painted there. "Large" is either a fixed quantity (``large_qty``) or, by default, a multiple of
 the median print size in the tape, so the highlight adapts to the symbol.
 """
 
@@ -19,7 +20,7 @@ from textual.strip import Strip
 
 from core.market_state import MarketView, TapeTrade
 from core.numbers import parse_decimal
-from tui.widgets.common import Grid, StyleCache
+from tui.widgets.common import Grid, LineCache, StyleCache
 
 LARGE_MEDIAN_MULTIPLE = 4
 MIN_PRINTS_FOR_AUTO = 5
@@ -57,6 +58,7 @@ class Tape(ScrollView, can_focus=True):
         self._trades: tuple[TapeTrade, ...] = ()  # newest first
         self._large_lots: int | None = None
         self._widths = (0, 0)
+        self._painted = LineCache(self._build_strip)  # viewport lines by _line_key
 
     def show(self, view: MarketView | None) -> None:
         """Take the view's tape; repaints once."""
@@ -68,7 +70,7 @@ class Tape(ScrollView, can_focus=True):
         qw = max((len(t.qty) for t in trades), default=6)
         self._widths = (pw, qw)
         self.virtual_size = Size(self.size.width, len(trades))
-        self.refresh()
+        self._repaint()
 
     def _threshold(self, view: MarketView | None) -> int | None:
         if view is None or not view.trades:
@@ -86,31 +88,48 @@ class Tape(ScrollView, can_focus=True):
     def is_large(self, trade: TapeTrade) -> bool:
         return self._large_lots is not None and trade.lots >= self._large_lots
 
-    def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width  # without the scrollbar
-        st = self._styles
+    def _line_key(self, y: int, width: int) -> tuple:
+        """Everything viewport line ``y``'s strip depends on (equal keys paint equal strips)."""
         i = y + self.scroll_offset.y
         if i >= len(self._trades):
-            return Strip.blank(width, st.get())
+            return (width,)
         t = self._trades[i]
-        pw, qw = self._widths
-        side = "tape--buy" if t.side == "buy" else "tape--sell"
-        large = ("tape--large",) if self.is_large(t) else ()
+        return (width, *self._widths, t.ts, t.price, t.qty, t.side, self.is_large(t))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width  # without the scrollbar
+        return self._painted.strip(y, self._line_key(y, width))
+
+    def _build_strip(self, key: tuple) -> Strip:
+        """Paint one print from its key (see ``_line_key``)."""
+        st = self._styles
+        if len(key) == 1:
+            return Strip.blank(key[0], st.get())
+        width, pw, qw, ts, price, qty, side_name, is_large = key
+        side = "tape--buy" if side_name == "buy" else "tape--sell"
+        large = ("tape--large",) if is_large else ()
         # Narrow panes drop the milliseconds and shorten the aggressor to B/S before cropping.
         wide = width >= 13 + pw + 1 + qw + 1 + 4
-        stamp = format_time(t.ts) if wide else format_time(t.ts)[:8]
-        aggressor = ("BUY " if t.side == "buy" else "SELL") if wide else ("B" if t.side == "buy" else "S")
+        stamp = format_time(ts) if wide else format_time(ts)[:8]
+        aggressor = ("BUY " if side_name == "buy" else "SELL") if wide else ("B" if side_name == "buy" else "S")
         segs = [
             Segment(stamp + " ", st.get("tape--time")),
-            Segment(t.price.rjust(pw) + " ", st.get(side, *large)),
-            Segment(t.qty.rjust(qw) + " ", st.get("tape--qty", *large)),
+            Segment(price.rjust(pw) + " ", st.get(side, *large)),
+            Segment(qty.rjust(qw) + " ", st.get("tape--qty", *large)),
             Segment(aggressor, st.get(side)),
         ]
         return Strip(segs).adjust_cell_length(width, st.get())
 
+    def _repaint(self) -> None:
+        """Refresh only the viewport lines whose key differs from what was last painted there
+        (nothing when no print arrived)."""
+        width, height = self.scrollable_content_region.size
+        self._painted.refresh_changed(self, width, height, lambda y: self._line_key(y, width))
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()
+        self._painted.clear()
 
     def row_text(self, y: int) -> str:
         return self.render_line(y).text
