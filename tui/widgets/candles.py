@@ -31,7 +31,7 @@ from textual.widget import Widget
 
 from core.market_state import Candle, MarketView
 from core.numbers import decimal_places
-from tui.widgets.common import VEIGHTHS, Grid, StyleCache, nice_step
+from tui.widgets.common import VEIGHTHS, Grid, StyleCache, line_regions, nice_step
 
 TIMEFRAMES: dict[str, int] = {"1s": 1, "1m": 60, "5m": 300, "15m": 900, "1h": 3600}
 NS = 1_000_000_000
@@ -159,6 +159,7 @@ class CandleChart(Widget, can_focus=True):
         self._places = 2
         self._lines: list[list[tuple[str, str | None]]] = []
         self._runs: list[list[tuple[str, str | None]]] | None = None  # _lines as style runs
+        self._header = ""  # header_text() of the last layout
         self.scale: tuple[float, float] | None = None  # low, high of the price pane
         self.first_visible = 0
         self.x0 = 0  # column of the first visible bar
@@ -221,7 +222,28 @@ class CandleChart(Widget, can_focus=True):
         return price, vol, self._places + 9
 
     def _layout(self) -> None:
-        """Rebuild the character grid of the visible window (called on data, scroll, size)."""
+        """Rebuild the character grid of the visible window (called on data, scroll, size) and
+        refresh the rows that changed: on a live tick that is mostly the forming candle's
+        cells, its volume bar and the header, not the whole chart."""
+        shown = (self._header, self._runs)
+        self._draw_grid()
+        self._runs = self._build_runs()
+        self._header = self.header_text()
+        old_header, old_runs = shown
+        runs = self._runs
+        if not self.is_mounted or old_runs is None or len(old_runs) != len(runs):
+            self.refresh()
+            return
+        dirty = [y for y in range(1, len(runs)) if runs[y] != old_runs[y]]
+        if self._header != old_header:
+            dirty.insert(0, 0)
+        if len(dirty) == len(runs):
+            self.refresh()
+        elif dirty:
+            self.refresh(*line_regions(dirty, self.size.width))
+
+    def _draw_grid(self) -> None:
+        """The character grid (``_lines``) of the visible window, and ``scale``."""
         w, h = self.size.width, self.size.height
         n = len(self.bars)
         price_rows, vol_rows, gutter = self._panes()
@@ -233,8 +255,6 @@ class CandleChart(Widget, can_focus=True):
         self.x0 = plot_w - (end - start)  # right-aligned: the newest bar sits by the price axis
         lines: list[list[tuple[str, str | None]]] = [[(" ", None)] * plot_w for _ in range(max(0, h))]
         self._lines = lines
-        self._runs: list[list[tuple[str, str | None]]] | None = None
-        self.refresh()
         if h < 3 or end <= start:
             self.scale = None
             return
@@ -315,8 +335,8 @@ class CandleChart(Widget, can_focus=True):
             return Strip.blank(w, st.get())
         if y == 0:
             return Strip([Segment(self.header_text().ljust(w)[:w], st.get("candles--header"))], w)
-        if self._runs is None:
-            self._runs = self._build_runs()
+        if self._runs is None:  # not laid out yet
+            self._layout()
         segs = [Segment(text, st.get(style) if style else st.get()) for text, style in self._runs[y]]
         return Strip(segs).adjust_cell_length(w, st.get())
 

@@ -184,10 +184,10 @@ class LineCache:
         if len(dirty) == height:
             widget.refresh()
         elif dirty:
-            widget.refresh(*_line_regions(dirty, width))
+            widget.refresh(*line_regions(dirty, width))
 
 
-def _line_regions(ys: list[int], width: int) -> list[Region]:
+def line_regions(ys: list[int], width: int) -> list[Region]:
     """One full-width region per run of consecutive rows in ``ys`` (ascending), so a widget
     refreshes only the rows that changed."""
     regions: list[Region] = []
