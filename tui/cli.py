@@ -20,7 +20,7 @@ app = typer.Typer(
 )
 sim_app = typer.Typer(help="The matching simulator and the simulated market.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print their figures beside a reference.", no_args_is_help=True)
-journal_app = typer.Typer(help="The engine's durable journal (DuckDB): state, export.", no_args_is_help=True)
+journal_app = typer.Typer(help="The engine's durable journal (DuckDB): state, export, verify.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")
 app.add_typer(journal_app, name="journal")

@@ -33,7 +33,8 @@ def test_tickdesk_in_tmux_shows_the_ladder_and_quits_cleanly(tmp_path):
     session = f"tickdesk-e2e-{os.getpid()}"
     exit_file = tmp_path / "exit"
     cfg = tmp_path / "config.toml"
-    cfg.write_text("[simmarket]\nseed = 3\n")
+    logs = tmp_path / "logs"
+    cfg.write_text(f'[simmarket]\nseed = 3\n[paths]\nlog_dir = "{logs}"\n[logging]\nlevel = "info"\n')
     script = (
         f"cd {REPO} && unset COLUMNS LINES && TERM=xterm-256color {sys.executable} -m tui.cli --config {cfg}; "
         f"echo $? > {exit_file}; sleep 30"
@@ -63,6 +64,8 @@ def test_tickdesk_in_tmux_shows_the_ladder_and_quits_cleanly(tmp_path):
         subprocess.run([*tmux, "send-keys", "-t", session, "C-q"], check=True)
         code = _wait(lambda: exit_file.read_text().strip() if exit_file.exists() else None, 30, "tickdesk to exit")
         assert code == "0"
+        # Logs went to the rotating file while the app owned the terminal.
+        assert "workstation on sim" in (logs / "tickdesk.log").read_text()
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
 

@@ -89,7 +89,7 @@ def store_result(report, settings) -> str:
 def backtest(
     ctx: typer.Context,
     strategy: Annotated[str, typer.Option("--strategy", help="Template name (e.g. sma_cross) or spec file (TOML/JSON).")],
-    data: Annotated[str, typer.Option("--data", help="Candle file ([ts_ms,o,h,l,c,v] JSON, gzip or not) or store:VENUE:SYMBOL:TF.")],
+    data: Annotated[str, typer.Option("--data", help="Candle file (\\[ts_ms,o,h,l,c,v] JSON, gzip or not) or store:VENUE:SYMBOL:TF.")],
     param: Annotated[list[str] | None, typer.Option("--param", help="Strategy parameter name=value (repeatable).")] = None,
     fee: Annotated[str, typer.Option("--fee", help="Fee rate on each side's notional (0.001 = 0.1 %).")] = "0.001",
     cash: Annotated[str, typer.Option("--cash", help="Starting cash in the quote currency.")] = "10000",

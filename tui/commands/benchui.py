@@ -281,7 +281,7 @@ def bench_ui(
     key_ms: Annotated[int, typer.Option("--key-ms", min=10, help="Interval between key presses (ms).")] = 50,
     size: Annotated[str, typer.Option("--size", help="Terminal size WxH.")] = "120x40",
     refresh_hz: Annotated[
-        int | None, typer.Option("--refresh-hz", min=1, max=60, help="Pump rate (default: [ui] refresh_hz).")
+        int | None, typer.Option("--refresh-hz", min=1, max=60, help="Pump rate (default: \\[ui] refresh_hz).")
     ] = None,
     publish_ms: Annotated[int, typer.Option("--publish-ms", min=1, help="Feed thread's snapshot interval (ms).")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object on stdout.")] = False,

@@ -161,7 +161,7 @@ def _limited(st, sql: str, params: list, limit: int, newest: bool, order: str) -
 @history_app.command("import")
 def history_import(
     ctx: typer.Context,
-    files: Annotated[list[Path], typer.Argument(help="Candle files: JSON arrays of [open_ms, o, h, l, c, volume] (gzip or not).")],
+    files: Annotated[list[Path], typer.Argument(help="Candle files: JSON arrays of \\[open_ms, o, h, l, c, volume] (gzip or not).")],
     symbol: Annotated[str, typer.Option("--symbol", help="Unified symbol the candles are for (BTC/USDT).")],
     venue: Annotated[str, typer.Option("--venue", help="Venue recorded in the store.")] = "file",
     tf: Annotated[str, typer.Option("--tf", help="Timeframe of the candles in the files.")] = "1m",

@@ -104,20 +104,21 @@ def render_summary(r: dict) -> str:
 
 def _open_ui(ctx: typer.Context, source) -> None:
     """The workstation opened on its Replay screen (textual is imported here only)."""
+    from tui import textual_env
+
+    textual_env.apply()
     from tui.app import WorkstationApp
-    from tui.commands.root import get_settings
+    from tui.commands.root import get_settings, run_app
     from tui.keymap import KeymapError
 
     class ReplayWorkstation(WorkstationApp):
         DEFAULT_MODE = "replay"
 
+    settings = get_settings(ctx)
     try:
-        app_ = ReplayWorkstation(source, get_settings(ctx))
+        app_ = ReplayWorkstation(source, settings)
     except (KeymapError, ValueError) as exc:
+        source.stop()
         fail(str(exc))
-    try:
-        app_.run()
-    finally:
-        source.stop()  # idempotent: the app stops it on exit; this covers a crash before mount
-    if app_.return_code:
-        raise typer.Exit(app_.return_code)
+        return
+    run_app(app_, source, settings)

@@ -9,13 +9,14 @@ read it with :func:`get_settings`. Running ``tickdesk`` with no command opens th
 from __future__ import annotations
 
 import enum
+import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from core.config import ConfigError, Settings, load_config
-from core.logs import configure_cli_logging
+from core.logs import configure_cli_logging, configure_file_logging
 from tui.cli import app, fail
 
 CONFIG_ERROR_KEY = "tickdesk.config_error"
@@ -141,10 +142,19 @@ def open_workstation(settings: Settings, source: str = "sim") -> None:
     except (KeymapError, ValueError) as exc:
         fail(str(exc))
         return
+    run_app(app, src, settings)
+
+
+def run_app(app, source, settings: Settings) -> None:
+    """Run a workstation app until it quits: logs go to the rotating file while Textual owns
+    the terminal (a stderr line would tear the screen), and the source is always stopped."""
+    path = configure_file_logging(settings.log_dir, settings.logging.level)
+    logging.getLogger(__name__).info("workstation on %s (log %s)", source.name, path)
     try:
         app.run()
     finally:
-        src.stop()  # idempotent: the app stops it on exit; this covers a crash before mount
+        source.stop()  # idempotent: the app stops it on exit; this covers a crash before mount
+        configure_cli_logging(settings.logging.level)
     if app.return_code:
         raise typer.Exit(app.return_code)
 
