@@ -32,6 +32,13 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def emit_json(obj: object, default=None) -> None:
+    """One JSON document on stdout (the ``--json`` output of every command; logs go to stderr)."""
+    import orjson
+
+    sys.stdout.write(orjson.dumps(obj, default=default).decode() + "\n")
+
+
 def main() -> None:
     """Console-script entry point.
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from tui.cli import bench_app, fail
+from tui.cli import bench_app, emit_json, fail
 
 
 def _log(message: str) -> None:
@@ -51,9 +51,7 @@ def bench_matching(
     except TapeMismatch as exc:
         fail(f"engine and reference disagree: {exc}", code=1)
     if as_json:
-        import orjson
-
-        typer.echo(orjson.dumps(report).decode())
+        emit_json(report)
         return
     typer.echo(render(report))
 

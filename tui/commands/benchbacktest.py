@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from tui.cli import bench_app, fail
+from tui.cli import bench_app, emit_json, fail
 
 DEFAULT_FILE = "andresciancio_binance_spot_BTC_USDT-1m_2023-03-16_2023-05-01.json.gz"
 
@@ -49,9 +49,7 @@ def bench_backtest(
     except BenchMismatch as exc:
         fail(f"implementations disagree: {exc}", code=1)
     if as_json:
-        import orjson
-
-        typer.echo(orjson.dumps(report).decode())
+        emit_json(report)
         return
     typer.echo(render(report))
 

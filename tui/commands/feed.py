@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from tui.cli import app, bench_app, fail
+from tui.cli import app, bench_app, emit_json, fail
 
 feed_app = typer.Typer(help="Market-data feeds: run live consumers (or against the emulator), replay recordings, backfill klines.",
                        no_args_is_help=True)
@@ -62,9 +62,7 @@ def replay(
     report["files"] = [{"path": p, "format": fmt} for p, fmt in formats.items()]
     report["seconds"] = round(seconds, 3)
     if as_json:
-        import orjson
-
-        typer.echo(orjson.dumps(report).decode())
+        emit_json(report)
         return
     typer.echo(render_replay(report))
 
@@ -114,9 +112,7 @@ def bench_feed(
     except ValueError as exc:
         fail(str(exc))
     if as_json:
-        import orjson
-
-        typer.echo(orjson.dumps(report).decode())
+        emit_json(report)
         return
     typer.echo(render_bench(report))
 

@@ -16,14 +16,13 @@ integer epoch milliseconds; ``--until`` is inclusive.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from tui.cli import app, fail
+from tui.cli import app, emit_json, fail
 
 history_app = typer.Typer(help="The market-data store: import candle files, read bars and trades, read-only SQL.",
                           no_args_is_help=True)
@@ -104,9 +103,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def _emit_json(obj: object) -> None:
-    import orjson
-
-    sys.stdout.write(orjson.dumps(obj, default=_jsonable).decode() + "\n")
+    emit_json(obj, default=_jsonable)
 
 
 def _print_table(cols: list[str], rows: list[tuple]) -> None:

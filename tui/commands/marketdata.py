@@ -18,13 +18,12 @@ Everything printed comes from the source's ``MarketState`` view: the same number
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Annotated, Any
 
 import typer
 
-from tui.cli import app, fail
+from tui.cli import app, emit_json, fail
 from tui.commands.root import get_settings
 
 SourceOpt = Annotated[str, typer.Option("--source", help="sim, binance, okx, emulator:[EXCHANGE@]URL or replay:FILE.")]
@@ -167,9 +166,7 @@ def _feed_view(spec: str, settings, symbol: str, timeout: float, min_trades: int
 
 def _emit(obj: dict, as_json: bool, text: str) -> None:
     if as_json:
-        import orjson
-
-        sys.stdout.write(orjson.dumps(obj).decode() + "\n")
+        emit_json(obj)
     else:
         typer.echo(text)
 
