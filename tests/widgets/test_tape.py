@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.widgets.harness import Harness, hand_view, sim_views
-from tui.widgets.tape import Tape, format_time
+from tui.widgets.tape import ROWS_STEP, Tape, format_time
 
 BOOK = dict(bids=[("100.00", "1")], asks=[("100.02", "1")])
 TRADES = [
@@ -59,7 +59,11 @@ def test_auto_threshold_is_a_multiple_of_the_median_and_history_scrolls():
             median = lots[n // 2] if n % 2 else (lots[n // 2 - 1] + lots[n // 2]) / 2
             assert tape._large_lots == int(median) * 4
             assert len(tape._trades) == len(view.trades) <= state._sizes[0]
-            assert tape.virtual_size.height == len(view.trades)
+            # The scrollable height is the print count rounded up to a step (each change of it
+            # lays the screen out again), never less than the prints.
+            height = tape.virtual_size.height
+            assert len(view.trades) > tape.scrollable_content_region.height
+            assert height % ROWS_STEP == 0 and height - ROWS_STEP < len(view.trades) <= height
             newest = view.trades[-1]
             assert tape.row_text(0).split()[1:3] == [newest.price, newest.qty]
             await pilot.press("pagedown")
@@ -80,5 +84,35 @@ def test_a_narrow_tape_drops_milliseconds_and_shortens_the_aggressor():
             await pilot.pause()
             # 13 + 7 + 8 + 4 = 32 columns needed for the full row; 30 (29 without the scrollbar) is not enough
             assert tape.row_text(0).split() == ["00:00:01", "99.99", "0.01000", "S"]
+
+    asyncio.run(go())
+
+
+def test_the_scrollable_height_grows_in_steps_not_per_print():
+    """Each change of the virtual size lays the whole screen out again: while the prints fit
+    there is no scrollbar, and once they overflow one more print within the step leaves the
+    virtual size (and the layout) alone."""
+
+    def prints(n: int) -> list[tuple[str, str, str]]:
+        return [("buy" if i % 2 else "sell", "100.02", "0.01000") for i in range(n)]
+
+    async def go():
+        tape = Tape()
+        async with Harness(tape).run_test(size=(50, 10)) as pilot:
+            visible = tape.scrollable_content_region.height
+            tape.show(hand_view(**BOOK, trades=prints(3)))
+            await pilot.pause()
+            assert tape.virtual_size.height == visible and tape.max_scroll_y == 0
+            tape.show(hand_view(**BOOK, trades=prints(visible + 1)))
+            await pilot.pause()
+            assert tape.virtual_size.height == ROWS_STEP
+            layouts = []
+            tape.refresh = lambda *a, layout=False, **k: layouts.append(layout) or Tape.refresh(tape, *a, layout=layout, **k)
+            tape.show(hand_view(**BOOK, trades=prints(visible + 2)))
+            await pilot.pause()
+            assert tape.virtual_size.height == ROWS_STEP and True not in layouts
+            tape.show(hand_view(**BOOK, trades=prints(ROWS_STEP + 1)))
+            await pilot.pause()
+            assert tape.virtual_size.height == 2 * ROWS_STEP
 
     asyncio.run(go())

@@ -15,7 +15,8 @@ What is measured (tui-guide §C1 harness):
   (``handled``) and post -> the next frame the compositor produces after it (``key``). p50,
   p99 and max in ms.
 * paints/s: frames produced (``App._display`` calls with an update), over wall time.
-* CPU: the whole process (UI + producer) from psutil, as % of one core.
+* CPU: the whole process (UI + producer) from psutil, as % of one core; RSS at the start and
+  the end of the measured window (a growing cache or garbage waiting for collection shows).
 
 Floor: key p99 < 50 ms and >= 15 paints/s; ``pass`` says whether it was met, and a miss exits 1
 (after printing the figures).
@@ -217,6 +218,7 @@ async def measure(
         ladder.action_move_cursor = timed_move  # the binding resolves the instance attribute
         await pilot.pause(0.5)  # warm-up: first frames, book filled
         proc = psutil.Process()
+        rss0 = proc.memory_info().rss
         cpu0 = proc.cpu_times()
         paints.clear()
         key_ms_out.clear()
@@ -230,6 +232,7 @@ async def measure(
         thread.join()
         wall = time.perf_counter() - t0
         cpu1 = proc.cpu_times()
+        rss1 = proc.memory_info().rss
         n_paints = sum(1 for p in paints if p >= t0)
         applied, pubs = source.applied - applied0, source.publishes - pub0
         await pilot.pause(0.2)
@@ -252,6 +255,8 @@ async def measure(
         "key_max_ms": r(max(key_ms_out) if key_ms_out else None),
         "paints_per_s": round(n_paints / wall, 1),
         "cpu_pct": round(100 * cpu / wall, 1),
+        "rss_mb_start": round(rss0 / 2**20, 1),
+        "rss_mb_end": round(rss1 / 2**20, 1),
         "floor": {"key_p99_ms_below": KEY_P99_FLOOR_MS, "paints_per_s_at_least": PAINTS_FLOOR},
     }
     out["pass"] = bool(

@@ -150,6 +150,7 @@ class TradeScreen(PumpedScreen):
             age_ms=age,
             pump_ms=self.last_pump_ms,
             note=self._halted_symbols(acct),
+            force=self.forced,
         )
 
     def _show_view(self, view: MarketView) -> None:

@@ -17,9 +17,12 @@ from textual.widget import Widget
 from core.market_state import MarketView
 from core.numbers import unit_formatter
 
-#: Painted rows a Line-API widget keeps by key; the cache is emptied when it grows past this
-#: (a screen of rows is ~50, so it holds many frames' worth of unchanged rows).
-STRIP_CACHE_MAX = 4096
+#: Painted rows a Line-API widget keeps by key, per generation (see ``LineCache``). A screen of
+#: rows is ~50, so two generations hold several frames' worth of unchanged rows. Kept small on
+#: purpose: every Textual ``Strip`` carries seven caches of derived strips, so a few thousand
+#: cached rows are ~100k objects for the cyclic collector to walk (full collections of 60 ms,
+#: i.e. late keys, measured by ``tickdesk bench ui`` with 4096).
+STRIP_CACHE_MAX = 256
 
 #: Left-anchored horizontal eighths, index = eighths filled (0..8).
 EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -150,15 +153,26 @@ class LineCache:
     ``strip(y, key)`` paints row ``y`` (building the strip only for a key not seen before) and
     remembers the key painted there; ``refresh_changed`` then refreshes only the rows whose key
     differs, so a pump tick that changes three rows does not repaint fifty. The widget calls
-    ``clear()`` on a style update (the strips hold theme colours)."""
+    ``clear()`` on a style update (the strips hold theme colours).
 
-    def __init__(self, build: Callable[[tuple], Strip]) -> None:
+    Strips live in two generations of at most ``STRIP_CACHE_MAX`` each: a hit in the old one
+    moves to the new one, and a full new generation replaces the old. Recently painted rows are
+    found again, the memory stays bounded, and the garbage is released in small steps rather
+    than as one large cache dropped at once."""
+
+    def __init__(self, build: Callable[[tuple], Strip], limit: int = STRIP_CACHE_MAX) -> None:
         self._build = build
-        self._strips: dict[tuple, Strip] = {}
+        self._limit = limit
+        self._new: dict[tuple, Strip] = {}
+        self._old: dict[tuple, Strip] = {}
         self._drawn: dict[int, tuple] = {}  # row -> key of the strip last painted there
 
+    def __len__(self) -> int:
+        return len(self._new) + len(self._old)
+
     def clear(self) -> None:
-        self._strips.clear()
+        self._new.clear()
+        self._old.clear()
         self._drawn.clear()
 
     def forget_rows(self) -> None:
@@ -167,11 +181,15 @@ class LineCache:
 
     def strip(self, y: int, key: tuple) -> Strip:
         self._drawn[y] = key
-        strip = self._strips.get(key)
+        strip = self._new.get(key)
         if strip is None:
-            if len(self._strips) > STRIP_CACHE_MAX:
-                self._strips.clear()
-            strip = self._strips[key] = self._build(key)
+            strip = self._old.pop(key, None)
+            if strip is None:
+                strip = self._build(key)
+            if len(self._new) >= self._limit:
+                self._old = self._new
+                self._new = {}
+            self._new[key] = strip
         return strip
 
     def refresh_changed(self, widget: Widget, width: int, height: int, key_of: Callable[[int], tuple]) -> None:
@@ -181,9 +199,9 @@ class LineCache:
             return
         drawn = self._drawn
         dirty = [y for y in range(height) if drawn.get(y) != key_of(y)]
-        if len(dirty) == height:
-            widget.refresh()
-        elif dirty:
+        if dirty:
+            # Regions even when every row changed: a bare ``refresh()`` also repaints a scroll
+            # view's scrollbars, which widens the frame's dirty area for nothing.
             widget.refresh(*line_regions(dirty, width))
 
 

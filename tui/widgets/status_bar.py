@@ -2,8 +2,16 @@
 
 The trading state is always shown; HALTED (kill switch) and REDUCING turn the whole bar the
 theme's ``$halted`` / ``$warning-state`` colour so nobody keeps clicking into a halted account.
-``show(...)`` assigns and refreshes once per pump tick; nothing here reads the wall clock (the
-screen passes the figures in), which keeps snapshots deterministic.
+Nothing here reads the wall clock (the screen passes the figures in), which keeps snapshots
+deterministic.
+
+``show(...)`` runs every pump tick, but the bar repaints only when its text changes, and the
+live figures (clock to the second, data age, pump time) are redrawn at most every
+``LIVE_EVERY`` ticks, showing the worst age and pump time seen since the last redraw. The bar
+is the bottom line: a repaint there on every tick made each market-data frame span the whole
+screen (Textual composites the bounding box of the dirty areas, so the account tables and the
+footer were re-rendered 15 times a second for a clock digit), and keys waited behind it.
+State changes (trading state, health, source, note) repaint on the tick they are seen.
 """
 
 from __future__ import annotations
@@ -16,14 +24,20 @@ from textual.widget import Widget
 EPOCH_THRESHOLD_NS = 10**17  # clocks above this are Unix time (exchange/replay), below: elapsed sim time
 
 
+#: Pump ticks between redraws of the live figures (clock, age, pump time): ~2 a second at 15 Hz.
+LIVE_EVERY = 8
+
+
 def format_clock(ns: int) -> str:
-    """Exchange/replay clocks as UTC ``HH:MM:SS.mmm``, the simulated clock as elapsed time."""
+    """Exchange/replay clocks as UTC ``HH:MM:SS``, the simulated clock as elapsed time.
+
+    Whole seconds: the bar redraws its live figures about twice a second, so milliseconds
+    would only show stale digits (the tape and the journal carry the millisecond stamps)."""
     if ns >= EPOCH_THRESHOLD_NS:
-        dt = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
-        return dt.strftime("%H:%M:%S.") + f"{dt.microsecond // 1000:03d} UTC"
-    ms = ns // 1_000_000
-    s, ms = divmod(ms, 1000)
-    return f"T+{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{ms:03d}"
+        dt = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc)
+        return dt.strftime("%H:%M:%S UTC")
+    s = ns // 1_000_000_000
+    return f"T+{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def health_summary(health: dict[str, dict]) -> tuple[str, bool]:
@@ -38,7 +52,7 @@ def health_summary(health: dict[str, dict]) -> tuple[str, bool]:
 
 
 class StatusBar(Widget):
-    """One line: ``SRC sim │ feeds 2/2 ok │ ACTIVE │ VIP0 │ T+00:01:05.300 │ age 40ms pump 1.2ms``."""
+    """One line: ``SRC sim │ feeds 2/2 ok │ ACTIVE │ VIP0 │ T+00:01:05 │ age 40ms pump 1.2ms``."""
 
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
@@ -58,6 +72,11 @@ class StatusBar(Widget):
         self.age_ms: float | None = None
         self.pump_ms: float | None = None
         self.note = ""
+        self._state_key: tuple = ()
+        self._shown_text = ""
+        self._ticks_since_live = LIVE_EVERY  # the first show draws everything
+        self._age_peak: float | None = None
+        self._pump_peak: float | None = None
 
     def show(
         self,
@@ -70,19 +89,30 @@ class StatusBar(Widget):
         age_ms: float | None,
         pump_ms: float | None,
         note: str = "",
+        force: bool = False,
     ) -> None:
-        self.source_name = source
+        """Take this tick's figures; ``force`` (an explicit tick) redraws the live ones now."""
         if health is not None:
             self.health_text, self.healthy = health_summary(health)
-        self.trading_state = trading_state
-        self.fee_tier = fee_tier
+        self.source_name, self.trading_state, self.fee_tier, self.note = source, trading_state, fee_tier, note
+        self._age_peak = _peak(self._age_peak, age_ms)
+        self._pump_peak = _peak(self._pump_peak, pump_ms)
+        self._ticks_since_live += 1
+        state_key = (source, self.health_text, self.healthy, trading_state, fee_tier, note)
+        if not force and state_key == self._state_key and self._ticks_since_live < LIVE_EVERY:
+            return  # only live figures moved: they wait for their slot
+        self._state_key = state_key
+        self._ticks_since_live = 0
         self.clock = format_clock(clock_ns)
-        self.age_ms, self.pump_ms = age_ms, pump_ms
-        self.note = note
+        self.age_ms, self.pump_ms = self._age_peak, self._pump_peak
+        self._age_peak = self._pump_peak = None
         self.set_class(trading_state == "HALTED", "-halted")
         self.set_class(trading_state == "REDUCING", "-reducing")
         self.set_class(not self.healthy, "-unhealthy")
-        self.refresh()
+        text = self.text()
+        if text != self._shown_text:
+            self._shown_text = text
+            self.refresh()
 
     def text(self) -> str:
         state = self.trading_state
@@ -100,3 +130,10 @@ class StatusBar(Widget):
 
     def render(self) -> Text:
         return Text(self.text(), no_wrap=True, overflow="ellipsis")
+
+
+def _peak(current: float | None, value: float | None) -> float | None:
+    """The larger of two optional figures."""
+    if value is None:
+        return current
+    return value if current is None else max(current, value)

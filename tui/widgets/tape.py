@@ -24,6 +24,11 @@ from tui.widgets.common import Grid, LineCache, StyleCache
 
 LARGE_MEDIAN_MULTIPLE = 4
 MIN_PRINTS_FOR_AUTO = 5
+#: Once the prints overflow the pane, the scrollable height grows in steps of this many rows.
+#: A change of a scroll view's virtual size makes Textual lay out the whole screen (20-90 ms
+#: measured here), so a tape filling up one print at a time on a quiet symbol stuttered on
+#: every print; the rows past the last print are blank.
+ROWS_STEP = 64
 
 
 def format_time(ts_ns: int) -> str:
@@ -69,7 +74,12 @@ class Tape(ScrollView, can_focus=True):
         pw = max((len(t.price) for t in trades), default=8)
         qw = max((len(t.qty) for t in trades), default=6)
         self._widths = (pw, qw)
-        self.virtual_size = Size(self.size.width, len(trades))
+        rows = len(trades)
+        visible = self.scrollable_content_region.height
+        # No scrollbar while the prints fit; past that, grow in steps.
+        rows = visible if rows <= visible else -(-rows // ROWS_STEP) * ROWS_STEP
+        if self.virtual_size.height != rows or self.virtual_size.width != self.size.width:
+            self.virtual_size = Size(self.size.width, rows)
         self._repaint()
 
     def _threshold(self, view: MarketView | None) -> int | None:
