@@ -26,6 +26,18 @@ class Notice:
         return f"{self.event.capitalize()}{who}: {self.detail}" if self.detail else f"{self.event.capitalize()}{who}"
 
 
+def own_sides(trade: dict, account: str) -> list[tuple[str, str]]:
+    """``(order id, side)`` for each side of a trade event that is ``account``'s (both for a
+    self-trade, none for someone else's trade)."""
+    taker = trade["taker_side"]
+    out = []
+    if trade.get("maker_account") == account:
+        out.append((trade["maker_id"], "sell" if taker == "buy" else "buy"))
+    if trade.get("taker_account") == account:
+        out.append((trade["taker_id"], taker))
+    return out
+
+
 def summarise(events: list[dict], account: str) -> list[Notice]:
     """Notices for ``events`` concerning ``account``, fills aggregated per order id."""
     out: list[Notice] = []
@@ -34,15 +46,12 @@ def summarise(events: list[dict], account: str) -> list[Notice]:
     for ev in events:
         kind = ev.get("event")
         if kind == "trade":
-            for role in ("maker", "taker"):
-                if ev.get(f"{role}_account") == account:
-                    oid = ev[f"{role}_id"]
-                    side = ev["taker_side"] if role == "taker" else ("sell" if ev["taker_side"] == "buy" else "buy")
-                    if oid not in fills:
-                        fills[oid] = []
-                        order.append(oid)
-                        out.append(Notice("filled", oid, "", "information"))  # placeholder, filled below
-                    fills[oid].append((Decimal(ev["price"]), Decimal(ev["qty"]), ev["symbol"], side))
+            for oid, side in own_sides(ev, account):
+                if oid not in fills:
+                    fills[oid] = []
+                    order.append(oid)
+                    out.append(Notice("filled", oid, "", "information"))  # placeholder, filled below
+                fills[oid].append((Decimal(ev["price"]), Decimal(ev["qty"]), ev["symbol"], side))
         elif kind == "accepted":
             price = f" @ {ev['price']}" if "price" in ev else ""
             stop = f" stop {ev['stop_price']}" if "stop_price" in ev else ""

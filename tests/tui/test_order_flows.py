@@ -13,6 +13,7 @@ from textual.widgets import Input
 from tests.widgets.test_order_ticket import choose, type_into  # the ticket's own keyboard helpers
 from tui.screens.order_ticket import OrderTicket
 from tui.widgets.account_tables import ActivityTable, OrdersTable, PositionsTable
+from tui.widgets.candles import CandleChart
 
 pytestmark = pytest.mark.anyio
 BTC = "BTC/USDT"
@@ -217,3 +218,39 @@ async def test_the_ticket_joins_the_touch_while_the_ladder_follows_the_market(tu
         best_bid = app.screen.query_one("#ladder").view.best_bid
         ticket = await open_ticket(pilot, "buy")
         assert ticket.query_one("#price", Input).value == best_bid
+
+
+async def test_own_fills_are_marked_on_the_candle_chart(tui_settings):
+    app = make_app(tui_settings)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await freeze_pump(pilot)
+        await step(pilot, 60)
+        chart = app.screen.query_one(CandleChart)
+
+        def arrows() -> list[tuple[str, str]]:
+            """The marker glyphs in the newest bar's column."""
+            x = chart.x0 + len(chart.bars) - 1 - chart.first_visible
+            return [chart._lines[r][x] for r in range(1, len(chart._lines) - 1)
+                    if chart._lines[r][x][1] in ("candles--marker-buy", "candles--marker-sell")]
+
+        assert arrows() == []  # the market's own trades are not the user's
+        await open_ticket(pilot, "buy")
+        await choose(pilot, "type", "market")
+        await type_into(pilot, "qty", "0.02")
+        await verdict(pilot)
+        await send(pilot)
+        assert arrows() == [("▲", "candles--marker-buy")]
+        fill_ts = chart.fills[-1][0]
+        assert chart.bars.start[-1] <= fill_ts
+
+        await open_ticket(pilot, "sell")
+        await choose(pilot, "type", "market")
+        await type_into(pilot, "qty", "0.01")
+        await verdict(pilot)
+        await send(pilot)
+        assert sorted(arrows()) == [("▲", "candles--marker-buy"), ("▼", "candles--marker-sell")]
+        # The marks are by time: on another timeframe they sit on the bar holding the fills.
+        await pilot.press("t")
+        await step(pilot, 1)
+        assert sorted(arrows()) == [("▲", "candles--marker-buy"), ("▼", "candles--marker-sell")]
+        assert chart.timeframe != "1m"

@@ -139,16 +139,43 @@ def test_overlays_and_markers():
         async with Harness(chart).run_test(size=(40, 9)) as pilot:
             candles = [c(0, "100.00", "102.00", "98.00", "101.00"), c(1, "101.00", "110.00", "90.00", "100.00"), c(2, "100.00", "103.00", "99.00", "102.00")]
             chart.show(view_with(candles))
-            # a flat overlay at 108 over the last two bars only (right-aligned), markers on bars 0 and -1
+            # a flat overlay at 108 over the last two bars only (right-aligned)
             chart.set_overlays({"level": np.array([108.0, 108.0])})
-            chart.set_markers(buys=[0], sells=[-1])
             await pilot.pause()
-            # 108 -> half-row int(18/20*13+0.5)=12 -> cell 6 (top row 1), its lower half: "▄"
+            # 7 price rows, scale 90..110: 108 -> half-row int(18/20*13+0.5)=12 -> cell 6 (top
+            # row 1), its lower half: "▄"
+            assert chart.scale == (90.0, 110.0)
             assert cell(chart, 1, 2) == ("▄", "candles--overlay-1")
             assert cell(chart, 1, 0)[0] == " "  # the overlay has no value for bar 0
-            # bar 0 low 98 -> half-row 5 (cell 2): the buy arrow sits one cell lower (row 1+7-2=6)
-            assert cell(chart, 6, 0) == ("▲", "candles--marker-buy")
-            # bar 2 high 103 -> half-row 8 (cell 4): the sell arrow one cell higher (row 1+6-5=2)
-            assert cell(chart, 2, 2) == ("▼", "candles--marker-sell")
+            # Markers on bar 1, whose wick spans the whole scale: the scale opens one cell
+            # (20/(7-2) = 4) under the low and over the high so both arrows fit: 86..114.
+            chart.set_markers(buys=[1], sells=[-2])
+            await pilot.pause()
+            assert chart.scale == (86.0, 114.0)
+            # low 90 -> half-row int(4/28*13+0.5)=2 (cell 1): ▲ one cell lower, row 1+7-1=7
+            assert cell(chart, 7, 1) == ("▲", "candles--marker-buy")
+            # high 110 -> half-row int(24/28*13+0.5)=11 (cell 5): ▼ one cell higher, row 1+7-1-5-1=1
+            assert cell(chart, 1, 1) == ("▼", "candles--marker-sell")
+
+    asyncio.run(go())
+
+
+def test_fills_are_marked_on_the_bar_they_fall_in_on_every_timeframe():
+    async def go():
+        chart = CandleChart(timeframe="1m")
+        async with Harness(chart).run_test(size=(40, 12)) as pilot:
+            candles = [c(i, "100.00", "101.00", "99.00", "100.50") for i in range(10)]
+            chart.show(view_with(candles))
+            # a buy 30 s into bar 2, a sell in bar 7, a fill before the first bar (no bar: none)
+            chart.set_fills([(2 * M + 30 * 1_000_000_000, "buy"), (7 * M, "sell"), (-M, "sell")])
+            await pilot.pause()
+            assert chart._marks() == {2: {"buy"}, 7: {"sell"}}
+            column_2 = [cell(chart, r, 2) for r in range(1, 9)]
+            assert ("▲", "candles--marker-buy") in column_2 and ("▼", "candles--marker-sell") not in column_2
+            assert ("▼", "candles--marker-sell") in [cell(chart, r, 7) for r in range(1, 9)]
+            # 5m bars: 0-4 and 5-9 -> the buy on bar 0, the sell on bar 1
+            chart.timeframe = "5m"
+            await pilot.pause()
+            assert len(chart.bars) == 2 and chart._marks() == {0: {"buy"}, 1: {"sell"}}
 
     asyncio.run(go())

@@ -16,6 +16,8 @@ positions, balances (wallet), events [focus.*].
 
 from __future__ import annotations
 
+from collections import deque
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +26,7 @@ from textual.reactive import var
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from core.market_state import AccountView, MarketView
-from tui.activity import summarise
+from tui.activity import own_sides, summarise
 from tui.pump import PumpedScreen
 from tui.screens.modify import ModifyOrderModal
 from tui.screens.order_ticket import OrderTicket
@@ -37,6 +39,7 @@ from tui.widgets.tape import Tape
 from tui.widgets.ticker import TickerBar
 
 HEALTH_EVERY = 8  # pump ticks between health pulls (about twice a second)
+FILLS_KEPT = 1000  # own fills per symbol marked on the chart
 CHART_EVERY = 2  # pump ticks between candle/depth redraws
 
 
@@ -67,6 +70,7 @@ class TradeScreen(PumpedScreen):
         self._ticks = 0
         self._health: dict[str, dict] | None = None
         self._own: dict[str, dict[int, int]] = {}
+        self._fills: dict[str, deque[tuple[int, str]]] = {}  # symbol -> own fills (ts, side)
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -123,6 +127,7 @@ class TradeScreen(PumpedScreen):
         if acct is not None and self.gate.changed("account", acct.version):
             self._show_account(acct)
             self.gate.forget("view")  # own-order marks on the ladder
+        self._pull_events(acct)  # before the charts: a new fill is marked on this tick's chart
         view = src.state.view(self.symbol)
         if view is not None and self.gate.changed("view", (self.symbol, view.version)):
             self._show_view(view)
@@ -130,13 +135,14 @@ class TradeScreen(PumpedScreen):
         # The charts are the costliest redraws and the least urgent: half the pump rate.
         charts_due = self.forced or self._ticks % CHART_EVERY == 0
         if view is not None and charts_due and self.gate.changed("charts", (self.symbol, view.version)):
-            self.query_one(CandleChart).show(view)
+            chart = self.query_one(CandleChart)
+            chart.set_fills(self._fills.get(self.symbol, ()), redraw=False)
+            chart.show(view)
             self.query_one(DepthChart).show(view)
         ticker = self.query_one(TickerBar)
         views = [v for v in (src.state.view(s) for s in src.symbols) if v is not None]
         if self.gate.changed("ticker", tuple(v.version for v in views)):
             ticker.show(views)
-        self._pull_events(acct)
         if self._ticks % HEALTH_EVERY == 0:
             self._health = src.health()
         self._ticks += 1
@@ -176,10 +182,21 @@ class TradeScreen(PumpedScreen):
         self._event_seq = seq
         if not events or account is None:
             return
+        self._note_fills(events, account)
         notices = summarise(events, account)
         self.query_one(ActivityTable).add_events([n.row() for n in notices])
         for n in notices[-5:]:  # a burst (kill switch on many orders) is in the table anyway
             self.notify(n.message(), severity=n.severity, timeout=4 if n.severity != "error" else 8)
+
+    def _note_fills(self, events: list[dict], account: str) -> None:
+        """Keep the account's fills per symbol for the chart's markers; a fill on the shown
+        symbol redraws the chart on the next charts tick even if the market view is unchanged."""
+        for ev in events:
+            if ev.get("event") == "trade":
+                for _, side in own_sides(ev, account):
+                    self._fills.setdefault(ev["symbol"], deque(maxlen=FILLS_KEPT)).append((ev["ts"], side))
+                    if ev["symbol"] == self.symbol:
+                        self.gate.forget("charts")
 
     @staticmethod
     def _halted_symbols(acct: AccountView | None) -> str:

@@ -9,7 +9,8 @@ eighth-blocks under the prices.
 Timeframes 1s and 1m come straight from the ``MarketView``; 5m, 15m and 1h are rolled up from
 its 1m candles, so the forming candle of every timeframe updates live. ``set_overlays`` draws
 named series (indicators) and ``set_markers`` buy/sell arrows at bar indexes: the strategy
-composer draws its signals with them.
+composer draws its signals with them. ``set_fills`` takes the user's own fills by time and
+marks the bar each falls in, whatever the timeframe (the Trade screen's executions).
 
 Parsing the view's decimal strings to floats (fine for a chart) is cached per candle object:
 closed candles are the same objects from one snapshot to the next, so a pump tick parses only
@@ -155,7 +156,8 @@ class CandleChart(Widget, can_focus=True):
         self.bars = Bars.empty()
         self.bars_back = 0  # bars hidden at the right (0 = live edge)
         self.overlays: dict[str, np.ndarray] = {}
-        self.markers: dict[int, str] = {}  # bar index -> "buy" | "sell"
+        self.markers: dict[int, frozenset[str]] = {}  # bar index -> {"buy", "sell"} or one of them
+        self.fills: tuple[tuple[int, str], ...] = ()  # own fills: (ts ns, "buy" | "sell")
         self._places = 2
         self._lines: list[list[tuple[str, str | None]]] = []
         self._runs: list[list[tuple[str, str | None]]] | None = None  # _lines as style runs
@@ -182,16 +184,40 @@ class CandleChart(Widget, can_focus=True):
 
     def set_markers(self, buys: Iterable[int] = (), sells: Iterable[int] = ()) -> None:
         """Buy (▲ under the low) and sell (▼ over the high) arrows at bar indexes of the
-        current timeframe (0 = oldest; negative counts from the newest)."""
+        current timeframe (0 = oldest; negative counts from the newest); a bar can have both."""
         n = len(self.bars)
-        marks: dict[int, str] = {}
+        marks: dict[int, frozenset[str]] = {}
         for side, idx in (("buy", buys), ("sell", sells)):
             for i in idx:
                 j = i + n if i < 0 else i
                 if 0 <= j < n:
-                    marks[j] = side
+                    marks[j] = marks.get(j, frozenset()) | {side}
         self.markers = marks
         self._layout()
+
+    def set_fills(self, fills: Iterable[tuple[int, str]], *, redraw: bool = True) -> None:
+        """The user's fills as ``(ts_ns, side)``: ▲ under the low of the bar a buy fell in, ▼
+        over the high for a sell (both when a bar has both). Kept by time, so they stay on
+        their bars as new bars arrive and across timeframes. ``redraw=False`` when a ``show``
+        follows anyway."""
+        fills = tuple(fills)
+        if fills == self.fills:
+            return
+        self.fills = fills
+        if redraw:
+            self._layout()
+
+    def _marks(self) -> dict[int, set[str]]:
+        """Bar index -> the arrows to draw there: ``markers`` plus the fills' bars."""
+        marks: dict[int, set[str]] = {i: set(sides) for i, sides in self.markers.items()}
+        starts = self.bars.start
+        if self.fills and len(starts):
+            ts = np.fromiter((t for t, _ in self.fills), dtype=np.int64, count=len(self.fills))
+            idx = np.searchsorted(starts, ts, side="right") - 1
+            for i, (_, side) in zip(idx.tolist(), self.fills):
+                if i >= 0:  # a fill older than the oldest bar has no bar to sit on
+                    marks.setdefault(i, set()).add(side)
+        return marks
 
     def validate_timeframe(self, value: str) -> str:
         if value not in TIMEFRAMES:
@@ -266,6 +292,13 @@ class CandleChart(Widget, can_focus=True):
                 lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
         if hi <= lo:
             hi, lo = hi + 0.5 * 10**-self._places, lo - 0.5 * 10**-self._places
+        marks = self._marks()
+        shown = set().union(*(marks.get(i, ()) for i in range(start, end)))
+        if shown and price_rows > 2:
+            # Room for the arrows: one cell under the lowest low (buys), over the highest high
+            # (sells), so a buy at the window's low is not clipped off the pane.
+            cell = (hi - lo) / (price_rows - len(shown))
+            lo, hi = lo - cell * ("buy" in shown), hi + cell * ("sell" in shown)
         self.scale = (lo, hi)
         top = 1  # row 0 is the header
         subrows = price_rows * 2
@@ -285,12 +318,12 @@ class CandleChart(Widget, can_focus=True):
                 ch = GLYPHS[(kinds[0], kinds[1])]
                 if ch != " ":
                     lines[top + price_rows - 1 - cell][x] = (ch, style)
-            mark = self.markers.get(i)
-            if mark == "buy":
+            mark = marks.get(i, ())
+            if "buy" in mark:
                 row = top + price_rows - wlo // 2
                 if row < top + price_rows:
                     lines[row][x] = ("▲", "candles--marker-buy")
-            elif mark == "sell":
+            if "sell" in mark:
                 row = top + price_rows - 1 - whi // 2 - 1
                 if row >= top:
                     lines[row][x] = ("▼", "candles--marker-sell")
