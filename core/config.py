@@ -252,7 +252,10 @@ class SimMarketConfig(_Section):
 class UiConfig(_Section):
     """``[ui]``: the workstation's look and pace."""
 
-    theme: str = Field("tickdesk-dark", min_length=1, description="Theme name (tickdesk-dark, tickdesk-light, or a Textual theme).")
+    # Only the workstation's own themes carry the market colours ($bid, $ask, ...) its widgets
+    # draw with; tui.themes defines them under these names (a test keeps the two in step).
+    theme: Literal["tickdesk-dark", "tickdesk-light"] = Field(
+        "tickdesk-dark", description="Theme name: tickdesk-dark or tickdesk-light.")
     refresh_hz: StrictInt = Field(15, ge=1, le=60, description="How often the screens pull market data (per second).")
     symbol: Symbol | None = Field(None, description="Symbol shown first (default: the source's first).")
     source: str = Field("sim", min_length=1, description="Market source: sim, binance, okx, emulator:URL or replay:FILE.")

@@ -204,6 +204,7 @@ def test_show_output_is_a_valid_config(tmp_path):
         ("[[fees.tiers]]\nmin_volume = 0\nmaker = 0.001\ntaker = 0.001\nvip = 1\n", "fees.tiers[0].vip: unknown key; expected one of: name, min_volume, maker, taker"),
         ("[risk\n", "invalid TOML: "),
         ("[ui]\nrefresh_hz = 0\n", "ui.refresh_hz: expected a value greater than or equal to 1"),
+        ("[ui]\ntheme = \"dracula\"\n", "ui.theme: expected 'tickdesk-dark' or 'tickdesk-light'"),
         ("[keys]\n\"Order Buy\" = \"f\"\n", "keys: 'Order Buy' is not a binding id"),
         ("[keys]\n\"order.buy\" = \"ctrl+\"\n", "keys: order.buy: 'ctrl+' is not a key name"),
         ("[keys]\n\"order.buy\" = 3\n", "keys: order.buy: expected a key"),

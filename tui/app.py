@@ -26,14 +26,14 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from core.config import Settings
-from tui.keymap import check_keymap, class_bindings
+from tui.keymap import check_keymap, class_bindings, loaded_tui_classes
 from tui.modes import MODE_SPECS, ModeSpec, available_modes
 from tui.palette import WorkstationCommands
 from tui.screens.confirm import ConfirmModal
 from tui.screens.help import HelpScreen
 from tui.screens.modify import ModifyOrderModal
 from tui.sources.base import MarketSource
-from tui.themes import DARK, LIGHT, THEMES, other_theme
+from tui.themes import THEMES, other_theme
 
 _MODE_BINDINGS = [
     Binding(spec.key, f"mode('{spec.name}')", spec.title, show=spec.name in ("trade", "health"), id=spec.binding_id)
@@ -89,16 +89,17 @@ class WorkstationApp(App):
         self.mode_specs: list[ModeSpec] = list(self._modes_available.values())
         self.keymap = settings.keys.mapping()
         known = class_bindings(self.keymap_classes())
-        if any(ident not in known for ident in self.keymap):  # maybe a key of a screen not loaded yet
-            known = class_bindings([*self.keymap_classes(), *(s.screen_class() for s in self.mode_specs)])
+        if any(ident not in known for ident in self.keymap):
+            # Maybe a key of a screen not loaded yet, or of one of its modals: load the screens,
+            # then every tui class they brought in counts.
+            for spec in self.mode_specs:
+                spec.screen_class()
+            known = class_bindings([*self.keymap_classes(), *loaded_tui_classes()])
         check_keymap(self.keymap, known)
-        theme = settings.ui.theme
-        if theme not in (DARK, LIGHT):
-            raise ValueError(f"[ui] theme {theme!r} is not a tickdesk theme; expected {DARK} or {LIGHT}")
         super().__init__()
         for t in THEMES:
             self.register_theme(t)
-        self.theme = theme
+        self.theme = settings.ui.theme  # one of THEMES: the config loader allows only their names
         for name, spec in self._modes_available.items():
             self.add_mode(name, spec.make_screen)
 

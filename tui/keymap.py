@@ -37,6 +37,24 @@ def class_bindings(classes: Iterable[type]) -> dict[str, Binding]:
     return out
 
 
+def loaded_tui_classes() -> list[type]:
+    """Every widget and screen class of ``tui`` imported so far (modals and forms included),
+    found through ``DOMNode`` subclasses: the ids a ``[keys]`` entry may name without a list
+    kept by hand that a new modal would be missing from."""
+    out: list[type] = []
+    todo = list(DOMNode.__subclasses__())
+    seen: set[type] = set()
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.startswith("tui."):
+            out.append(cls)
+    return out
+
+
 def check_keymap(keymap: dict[str, str], known: Iterable[str]) -> None:
     """Raise ``KeymapError`` (one line) for an id not in ``known``."""
     known = sorted(set(known))

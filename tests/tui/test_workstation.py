@@ -151,6 +151,24 @@ async def test_palette_switches_theme_and_symbol(tui_settings):
         assert app.screen.symbol == "BTC/USDT"
 
 
+def test_the_config_allows_exactly_the_workstations_themes():
+    """``[ui] theme`` is checked when the config loads (``core`` cannot import the themes), so
+    its allowed names must be the themes ``tui.themes`` registers."""
+    import typing
+
+    from core.config import UiConfig
+    from tui.themes import THEMES
+
+    assert set(typing.get_args(UiConfig.model_fields["theme"].annotation)) == {t.name for t in THEMES} == {DARK, LIGHT}
+
+
+async def test_the_light_theme_from_the_config_is_the_one_shown(tmp_path):
+    app = make_app(settings_from(tmp_path, '[ui]\ntheme = "tickdesk-light"\n'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await freeze_pump(pilot)
+        assert app.theme == LIGHT and app.get_css_variables()["bid"] != ""
+
+
 async def test_a_key_remapped_in_the_config_file_works_and_help_shows_it(tmp_path):
     settings = settings_from(tmp_path, '[keys]\n"risk.kill" = "f12"\norder.cancel-all = "x"\n')
     app = make_app(settings)
@@ -171,6 +189,25 @@ async def test_a_key_remapped_in_the_config_file_works_and_help_shows_it(tmp_pat
         rows = {r[3]: r for r in table_rows(app.screen.query_one("#keys"))}
         assert rows["risk.kill"][0] == "f12" and rows["order.cancel-all"][0] == "x"
         assert rows["order.buy"][0] == "b" and rows["app.quit"][0] == "ctrl+q"
+
+
+async def test_keys_of_modals_and_composer_forms_can_be_remapped(tmp_path):
+    """Ids of modals that live outside the Trade screen (the text prompt, the composer's forms)
+    are accepted by ``[keys]`` and the remapped key works there."""
+    from tui.screens.prompt import TextPrompt
+
+    settings = settings_from(tmp_path, '[keys]\n"prompt.cancel" = "ctrl+g"\n"composer.prompt.cancel" = "ctrl+g"\n')
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await freeze_pump(pilot)
+        answers: list[str | None] = []
+        app.push_screen(TextPrompt("Export to", "path"), callback=answers.append)
+        await pilot.pause()
+        await pilot.press("escape")  # the default key no longer cancels
+        assert isinstance(app.screen, TextPrompt) and answers == []
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert not isinstance(app.screen, TextPrompt) and answers == [None]
 
 
 def test_an_unknown_binding_id_is_refused_with_a_hint(tmp_path):
