@@ -111,12 +111,14 @@ def test_bad_source_is_one_line(run_cli):
 
 
 def test_bench_ui_json_reports_every_figure(run_cli):
-    code, out, err = run_cli("bench", "ui", "--seconds", "1", "--json", timeout=120)
+    code, out, err = run_cli("bench", "ui", "--seconds", "1", "--render", "--json", timeout=120)
     result = json.loads(out)
+    assert result["render"] is True  # frames also encoded as terminal output
     assert code == (0 if result["pass"] else 1)
     if code == 1:
         assert err.strip().splitlines()[-1].startswith("tickdesk: error: below the floor: key p99")
-    for key in ("key_p50_ms", "key_p99_ms", "handled_p50_ms", "paints_per_s", "cpu_pct", "updates_applied_per_s"):
+    for key in ("key_p50_ms", "key_p99_ms", "handled_p50_ms", "paints_per_s", "cpu_pct", "updates_applied_per_s",
+                "rss_mb_start", "rss_mb_end"):
         assert isinstance(result[key], (int, float)), key
     assert result["rate_target"] == 20000 and result["size"] == "120x40"
     assert result["keys_sent"] > 0 and result["updates_applied_per_s"] > 0 and result["paints_per_s"] > 0

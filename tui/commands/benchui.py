@@ -15,6 +15,8 @@ What is measured (tui-guide §C1 harness):
   (``handled``) and post -> the next frame the compositor produces after it (``key``). p50,
   p99 and max in ms.
 * paints/s: frames produced (``App._display`` calls with an update), over wall time.
+  Headless, Textual does not encode a frame for a terminal; ``--render`` adds that step (the
+  update rendered to escape sequences, then discarded), which is what a real terminal costs.
 * CPU: the whole process (UI + producer) from psutil, as % of one core; RSS at the start and
   the end of the measured window (a growing cache or garbage waiting for collection shows).
 
@@ -153,7 +155,8 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 async def measure(
-    seconds: float, rate: int, key_ms: int, size: tuple[int, int], refresh_hz: int | None, publish_ms: int = 20
+    seconds: float, rate: int, key_ms: int, size: tuple[int, int], refresh_hz: int | None, publish_ms: int = 20,
+    render: bool = False,
 ) -> dict:
     """Run the app headless for ``seconds`` and return the figures."""
     from tui import textual_env
@@ -184,6 +187,8 @@ async def measure(
         display(screen, renderable)
         if renderable is None or app._batch_count:
             return
+        if render:  # what a terminal driver adds: the frame as escape sequences (discarded)
+            renderable.render_segments(app.console)
         now = time.perf_counter()
         paints.append(now)
         while handled:
@@ -246,6 +251,7 @@ async def measure(
         "updates_applied_per_s": round(applied / wall),
         "publishes_per_s": round(pubs / wall),
         "publish_ms": publish_ms,
+        "render": render,
         "keys_sent": sent,
         "keys_handled": len(handled_ms),
         "handled_p50_ms": r(_pct(handled_ms, 0.5)),
@@ -289,6 +295,9 @@ def bench_ui(
         int | None, typer.Option("--refresh-hz", min=1, max=60, help="Pump rate (default: \\[ui] refresh_hz).")
     ] = None,
     publish_ms: Annotated[int, typer.Option("--publish-ms", min=1, help="Feed thread's snapshot interval (ms).")] = 20,
+    render: Annotated[
+        bool, typer.Option("--render", help="Also encode every frame as terminal output, as a real terminal would.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object on stdout.")] = False,
 ) -> None:
     """Drive the real workstation headless under a synthetic feed; key latency, paints/s, CPU.
@@ -297,7 +306,7 @@ def bench_ui(
     """
     dims = _size(size)
     print(f"bench ui: {seconds:g} s at {rate} updates/s, keys every {key_ms} ms, {size} ...", file=sys.stderr)
-    result = asyncio.run(measure(seconds, rate, key_ms, dims, refresh_hz, publish_ms))
+    result = asyncio.run(measure(seconds, rate, key_ms, dims, refresh_hz, publish_ms, render))
     if as_json:
         import json
 
