@@ -42,7 +42,7 @@ class Tape(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES = {"tape--time", "tape--buy", "tape--sell", "tape--qty", "tape--large"}
     DEFAULT_CSS = """
-    Tape { height: 1fr; min-width: 30; scrollbar-size-vertical: 1; }
+    Tape { height: 1fr; min-width: 30; scrollbar-size-vertical: 1; overflow-x: hidden; }
     Tape > .tape--time { color: $foreground-muted; }
     Tape > .tape--buy { color: $bid; }
     Tape > .tape--sell { color: $ask; }
