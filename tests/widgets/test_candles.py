@@ -12,7 +12,7 @@ import pytest
 from core.market_state import Candle
 from tests.marketviews import hand_view, sim_views
 from tests.widgets.harness import Harness
-from tui.widgets.candles import CandleChart, CandleParser, roll_up
+from tui.widgets.candles import Bars, CandleChart, CandleParser, roll_up
 
 M = 60 * 1_000_000_000
 
@@ -177,5 +177,27 @@ def test_fills_are_marked_on_the_bar_they_fall_in_on_every_timeframe():
             chart.timeframe = "5m"
             await pilot.pause()
             assert len(chart.bars) == 2 and chart._marks() == {0: {"buy"}, 1: {"sell"}}
+
+    asyncio.run(go())
+
+
+def test_show_bars_draws_fixed_history_that_a_live_view_or_timeframe_does_not_replace():
+    async def go():
+        chart = CandleChart(timeframe="1m")
+        async with Harness(chart).run_test(size=(40, 12)) as pilot:
+            live = [c(i, "100.00", "101.00", "99.00", "100.50") for i in range(3)]
+            chart.show(view_with(live))
+            fixed = Bars(np.array([0, M], dtype=np.int64), np.array([10.0, 11.0]), np.array([12.0, 13.0]),
+                         np.array([9.0, 10.0]), np.array([11.0, 12.0]), np.array([1.0, 2.0]))
+            chart.show_bars(fixed)
+            await pilot.pause()
+            assert chart.bars is fixed and chart.scale[0] <= 9.0 and chart.scale[1] >= 13.0
+            chart.show(view_with(live, version=2))  # a live tick does not replace fixed bars
+            chart.timeframe = "5m"
+            await pilot.pause()
+            assert chart.bars is fixed
+            chart.show_bars(None)  # back to the live view, rolled up to 5m
+            await pilot.pause()
+            assert len(chart.bars) == 1 and chart.bars.high[0] == 101.0
 
     asyncio.run(go())

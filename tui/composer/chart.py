@@ -31,26 +31,23 @@ def fmt_price(value: float) -> str:
 class PreviewCandles(CandleChart):
     """The workstation's candle chart over fixed historical bars instead of a live view.
 
-    ``CandleChart`` takes its bars from a ``MarketView``; the composer's bars come from a
-    candle file or the store, so this subclass feeds them directly (``show_history``) and keeps
-    them whatever the timeframe key would do (the signals are per bar of the strategy's data,
-    so the timeframe keys are disabled here). Scrolling, overlays and markers are the chart's.
+    The composer's bars come from a candle file or the store: ``show_history`` hands them to
+    the chart's ``show_bars`` (the signals are per bar of the strategy's data, so the timeframe
+    keys are disabled here). Scrolling, overlays and markers are the chart's.
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("1m", id=id)
-        self._history = ChartBars.empty()
+        self._fixed = ChartBars.empty()  # fixed bars from the start: never a live view
         self.label = "preview"
         self.legend = ""
 
     def show_history(self, bars: Bars | None, label: str) -> None:
         """New data: the bars to draw (None: nothing loaded) and the header's label."""
         self.label = label
-        self._history = ChartBars.empty() if bars is None else ChartBars(
-            bars.ts * 1_000_000, bars.open, bars.high, bars.low, bars.close, bars.volume)
-        self.bars_back = 0
         self.overlays, self.markers = {}, {}
-        self._rebar()
+        self.show_bars(ChartBars.empty() if bars is None else ChartBars(
+            bars.ts * 1_000_000, bars.open, bars.high, bars.low, bars.close, bars.volume))
 
     def show_signals(self, signals: Signals | None, overlays: dict[str, np.ndarray]) -> None:
         """Overlays (full-length series, aligned on the bars) and the signals as markers:
@@ -65,10 +62,6 @@ class PreviewCandles(CandleChart):
         names = " ".join(f"• {k}" for k in overlays)
         self.legend = f"  {names}  ▲ buy {len(buys)}  ▼ sell {len(sells)}".rstrip()
         self.set_markers(buys.tolist(), sells.tolist())
-
-    def _rebar(self) -> None:
-        self.bars = self._history
-        self._layout()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return action != "cycle_timeframe"

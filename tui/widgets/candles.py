@@ -156,6 +156,7 @@ class CandleChart(Widget, can_focus=True):
         self.bars = Bars.empty()
         self.bars_back = 0  # bars hidden at the right (0 = live edge)
         self.overlays: dict[str, np.ndarray] = {}
+        self._fixed: Bars | None = None  # bars given by show_bars (no live view)
         self.markers: dict[int, frozenset[str]] = {}  # bar index -> {"buy", "sell"} or one of them
         self.fills: tuple[tuple[int, str], ...] = ()  # own fills: (ts ns, "buy" | "sell")
         self._places = 2
@@ -174,6 +175,14 @@ class CandleChart(Widget, can_focus=True):
             grid = Grid.from_view(view)
             if grid is not None:
                 self._places = decimal_places(grid.tick)
+        self._rebar()
+
+    def show_bars(self, bars: Bars | None) -> None:
+        """Draw fixed bars (history from a file or the store) instead of a live view; they stay
+        whatever the timeframe is set to (there is nothing to roll up from). None goes back to
+        the view given to ``show``."""
+        self._fixed = bars
+        self.bars_back = 0
         self._rebar()
 
     def set_overlays(self, series: dict[str, np.ndarray]) -> None:
@@ -230,7 +239,9 @@ class CandleChart(Widget, can_focus=True):
 
     def _rebar(self) -> None:
         view = self.view
-        if view is None:
+        if self._fixed is not None:
+            self.bars = self._fixed
+        elif view is None:
             self.bars = Bars.empty()
         elif self.timeframe == "1s":
             self.bars = self._p1s.bars(view.candles_1s)
