@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -172,6 +172,8 @@ class CandleSeries:
         start = ts - ts % self.interval
         bar = self.bar
         if bar is None:
+            if self.closed:
+                self._join_history(start)
             bar = self.bar = _Bar(start, ticks)
         elif start > bar.start:
             self._close(bar)
@@ -188,6 +190,56 @@ class CandleSeries:
         bar.c = ticks
         bar.v += lots
         bar.n += 1
+
+    def _join_history(self, start: int) -> None:
+        """The first live trade lands after seeded history: the live bucket wins over history
+        for the same (or a later) start, and the time between them is filled flat."""
+        closed = self.closed
+        while closed and closed[-1].start >= start:
+            closed.pop()
+        if closed:
+            closed.extend(self._flats(closed[-1], start))
+        self._dirty = True
+
+    def _flats(self, before: Candle, until: int) -> list[Candle]:
+        """Flat candles at ``before``'s close for every interval strictly between ``before`` and
+        ``until`` -- none when there are more than the series keeps (history far older than the
+        live feed, e.g. an emulator replaying an old recording with send-time stamps: filling it
+        would push every history candle out, so history and live stay side by side)."""
+        iv = self.interval
+        gap = (until - before.start) // iv - 1
+        if gap <= 0 or gap > (self.closed.maxlen or gap):
+            return []
+        c, zero = before.close, self.instrument.fmt_qty(0)
+        return [Candle(before.start + k * iv, c, c, c, c, zero, 0) for k in range(1, gap + 1)]
+
+    def seed(self, history: list[Candle]) -> int:
+        """Merge closed ``history`` candles (oldest first, on this interval's boundaries) into
+        the series; returns how many of them are kept.
+
+        Rules: only candles strictly before the bucket being formed are taken; a candle the
+        series already holds wins over history for the same start (live data is newer); gaps
+        are filled flat at the previous close (see :meth:`_flats`); the newest ``maxlen``
+        candles are kept."""
+        iv, keep = self.interval, self.closed.maxlen or len(history) + len(self.closed)
+        forming = self.bar.start if self.bar is not None else None
+        merged = {c.start: c for c in history if forming is None or c.start < forming}
+        taken = set(merged) - {c.start for c in self.closed}
+        merged.update((c.start, c) for c in self.closed)
+        out: list[Candle] = []  # newest first, walking back until the bound is reached
+        after = forming
+        for start in sorted(merged, reverse=True):
+            c = merged[start]
+            if after is not None:
+                out.extend(reversed(self._flats(c, after)[-(keep - len(out)):]) if len(out) < keep else ())
+            if len(out) >= keep:
+                break
+            out.append(c)
+            after = start
+        out.reverse()
+        self.closed = deque(out, maxlen=self.closed.maxlen)
+        self._dirty = True
+        return sum(1 for c in out if c.start in taken and merged[c.start] is c)
 
     def _close(self, bar: _Bar) -> None:
         self.closed.append(self._fmt(bar))
@@ -274,6 +326,9 @@ class MarketState:
         st = self._symbols.get(sym)
         if st is None:
             st = self._symbols[sym] = _SymbolState(instrument, *self._sizes)
+        elif not st.tape and st.c1m.bar is None and st.instrument is not instrument:
+            # Only seeded history so far (strings, no integers to rescale): the live grid decides.
+            st.instrument = st.c1s.instrument = st.c1m.instrument = instrument
         added = 0
         for t in trades:
             self._add_trade(st, t)
@@ -321,6 +376,39 @@ class MarketState:
         ``orders=0`` (an L2 feed does not say). The book's ``version`` decides "unchanged" as
         for the engine book."""
         return self.publish(instrument, _L2Depth(book), trades, ts)
+
+    def seed_candles(self, instrument: Instrument, interval_s: int, candles: Iterable[Sequence]) -> int:
+        """Seed ``instrument``'s closed 1s (``interval_s=1``) or 1m (``60``) candles from history
+        (an exchange's klines) so a chart opens with the past, not empty; returns how many
+        history candles the series keeps.
+
+        Each candle is ``(open time ns, open, high, low, close, volume[, trades])`` with exact
+        decimal strings; they are parsed on ``instrument``'s grid (a price or volume off it, a
+        start off the interval, or a low/high that does not bound open and close raises
+        ValueError naming the candle) and kept as the instrument formats them. The merge rules
+        are :meth:`CandleSeries.seed`'s. A symbol with no state yet gets one (history may arrive
+        before the first book); its first live publish then decides the grid. Called on the
+        publishing thread, like ``publish``. The view's version changes, so readers redraw."""
+        if interval_s not in (1, 60):
+            raise ValueError(f"candle interval must be 1 or 60 seconds, got {interval_s}")
+        sym = instrument.symbol
+        interval = interval_s * NS_PER_SECOND
+        history = sorted((_history_candle(instrument, interval, row) for row in candles), key=lambda c: c.start)
+        st = self._symbols.get(sym)
+        if st is None:
+            st = self._symbols[sym] = _SymbolState(instrument, *self._sizes)
+        kept = (st.c1s if interval_s == 1 else st.c1m).seed(history)
+        st.version += 1
+        with self._lock:
+            old = self._views.get(sym)
+            if old is not None:
+                view = replace(old, version=st.version, candles_1s=st.c1s.snapshot(), candles_1m=st.c1m.snapshot())
+            else:
+                view = MarketView(sym, st.version, 0, (), (), None, None, st.last, tuple(st.tape), st.c1s.snapshot(),
+                                  st.c1m.snapshot(), st.trade_count, st.instrument.fmt_qty(st.volume_lots), None, None)
+            self._views[sym] = view
+            self.version += 1
+        return kept
 
     def regrid(self, instrument: Instrument, price_factor: int, qty_factor: int) -> None:
         """Move a symbol to a finer grid (an exchange feed met a price finer than the grid it
@@ -423,3 +511,25 @@ class MarketState:
                     self._subscribers.remove(fn)
 
         return unsubscribe
+
+
+def _history_candle(instrument: Instrument, interval: int, row: Sequence) -> Candle:
+    """One history row -> a :class:`Candle` formatted by ``instrument`` (exact, ValueError
+    naming the candle and the bad value)."""
+    if not 6 <= len(row) <= 7:
+        raise ValueError(f"{instrument.symbol}: a history candle is (start ns, open, high, low, close, volume[, trades]), "
+                         f"got {len(row)} fields")
+    start = int(row[0])
+    where = f"{instrument.symbol} candle at {start} ns"
+    if start % interval:
+        raise ValueError(f"{where}: start is not on a {interval // NS_PER_SECOND} s boundary")
+    try:
+        o, h, lo, c = (instrument.price_to_ticks(str(v), name) for v, name in zip(row[1:5], ("open", "high", "low", "close")))
+        vol = 0 if Decimal(str(row[5])) == 0 else instrument.qty_to_lots(str(row[5]), "volume")
+    except (ArithmeticError, ValueError) as exc:  # NumberError is a ValueError
+        raise ValueError(f"{where}: {exc} (grid: tick {instrument.tick_size}, lot {instrument.lot_size})") from None
+    if not lo <= min(o, c) <= max(o, c) <= h:
+        raise ValueError(f"{where}: low {row[3]} / high {row[2]} do not bound open {row[1]} and close {row[4]}")
+    fp = instrument.fmt_price
+    trades = int(row[6]) if len(row) > 6 and row[6] is not None else 0
+    return Candle(start, fp(o), fp(h), fp(lo), fp(c), instrument.fmt_qty(vol), trades)
