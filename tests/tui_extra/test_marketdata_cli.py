@@ -72,6 +72,16 @@ def test_headless_replay_text_output(run_cli, shared_data):
     assert [ln.split()[0] for ln in lines[2:]] == ["BTC/USDT"]
 
 
+def test_replaying_a_file_without_market_data_is_refused(run_cli, shared_data):
+    """OKX.0.gz is a REST instruments dump: the Replay screen would wait for market data
+    forever, so both modes refuse it with one line naming the file."""
+    path = shared_data / "okx/OKX.0.gz"
+    for args in (("--headless", "--json"), ()):
+        code, out, err = run_cli("replay", path, *args)
+        assert code == 2 and out == ""
+        assert err.strip() == f"tickdesk: error: cannot replay {path}: no market data in it (no book, trade or candle stream; a REST capture such as instruments?)"
+
+
 def test_trades_from_a_replay_are_the_last_prints_of_the_file(run_cli, shared_data):
     path = shared_data / BTC[0]
     r = _ok(run_cli("trades", "BTC/USDT", "--source", f"replay:{path}", "--limit", "7", "--json"))

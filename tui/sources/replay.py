@@ -313,11 +313,19 @@ class ReplaySource(ReadOnlySource):
         session = FeedSession()
         probe = SessionPublisher(MarketState(), session, lambda: 0, None)
         session.on_event = probe.on_event
+        exhausted = True
         for i, rec in enumerate(self.open_records()):
             if i >= PRIME_RECORDS:
+                exhausted = False
                 break
             session.handle(rec)
         found = list(probe.symbols.values())
+        if not found and exhausted:
+            # Read to the end without one book, trade or candle: a REST dump or a capture of
+            # acks only. Playing it would show "waiting for market data" forever.
+            names = ", ".join(str(p) for p in self.paths)
+            raise ValueError(f"cannot replay {names}: no market data in it (no book, trade or candle "
+                             "stream; a REST capture such as instruments?)")
         if self.wanted is not None:
             missing = sorted(self.wanted - {n for s in found for n in (s.name, s.exchange_symbol)})
             if missing:
