@@ -88,11 +88,11 @@ async def backfill(
             t = int(r[0])
             if not since_ms <= t <= until_ms:
                 continue
-            if t + width_ms > now or (ex == "okx" and len(r) > 8 and r[8] == "0"):
+            closed = closed_row(ex, r, width_ms, now)
+            if closed is None:
                 res.forming += 1
                 continue
-            trades = int(r[8]) if ex != "okx" and len(r) > 8 else None
-            bars.append((ex, unified, tf, t * 1_000_000, r[1], r[2], r[3], r[4], r[5], trades))
+            bars.append((ex, unified, tf, *closed))
             times.append(t)
         if bars:
             res.rows += store.append_bars(bars_table(bars))
@@ -102,6 +102,49 @@ async def backfill(
         res.first_ms, res.last_ms = min(times), max(times)
         res.missing = _gaps(times, width_ms)
     return res
+
+
+def closed_row(exchange: str, row: list, width_ms: int, now_ms: int) -> tuple | None:
+    """A raw kline row -> ``(open ns, open, high, low, close, volume, trades | None)`` with the
+    exchange's strings, or None while the candle is still forming (its end is after ``now_ms``;
+    OKX also says so with ``confirm == "0"``). OKX rows carry no trade count."""
+    t = int(row[0])
+    if t + width_ms > now_ms or (exchange == "okx" and len(row) > 8 and row[8] == "0"):
+        return None
+    trades = int(row[8]) if exchange != "okx" and len(row) > 8 else None
+    return (t * 1_000_000, row[1], row[2], row[3], row[4], row[5], trades)
+
+
+async def recent_klines(gateway: ExchangeGateway, symbol: str, tf: str, count: int,
+                        now_ms: int | None = None) -> list[tuple]:
+    """The exchange's last ``count`` closed ``tf`` candles of ``symbol`` (unified or exchange
+    id) as :func:`closed_row` tuples, oldest first: what a chart opens with.
+
+    "Last" is the exchange's: Binance's newest rows (no ``startTime``; one call, ``count`` < 1,000),
+    OKX's newest pages backwards. A forming candle is left out. GatewayError when the call fails
+    or the symbol is unknown; ValueError for a timeframe the exchange has no klines for."""
+    ex = gateway.exchange
+    interval = INTERVALS[ex].get(tf)
+    if interval is None:
+        raise ValueError(f"{ex} has no {tf} klines (one of {', '.join(INTERVALS[ex])})")
+    if not 0 < count < BINANCE_PAGE:
+        raise ValueError(f"count must be 1..{BINANCE_PAGE - 1}, got {count}")
+    market_id = await gateway.market_id(symbol)
+    width_ms = TF_NS[tf] // 1_000_000
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    out: dict[int, tuple] = {}
+    if ex == "okx":
+        before = now + 1
+        while len(out) < count:
+            rows = await gateway.klines(market_id, interval, before_ms=before, limit=OKX_PAGE)
+            out.update((c[0], c) for r in rows if (c := closed_row(ex, r, width_ms, now)) is not None)
+            if len(rows) < OKX_PAGE or int(rows[0][0]) >= before:
+                break  # the oldest page, or a server that ignored "after"
+            before = int(rows[0][0])
+    else:
+        rows = await gateway.klines(market_id, interval, limit=count + 1)
+        out.update((c[0], c) for r in rows if (c := closed_row(ex, r, width_ms, now)) is not None)
+    return [out[t] for t in sorted(out)[-count:]]
 
 
 def _gaps(times: list[int], width_ms: int) -> list[tuple[int, int]]:
