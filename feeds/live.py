@@ -39,6 +39,7 @@ The live exchanges and the emulator differ only by URL (``ws_url`` / ``rest_url`
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import random
 import threading
@@ -1039,6 +1040,22 @@ class FeedRunner:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def run_rest(self, job) -> concurrent.futures.Future:
+        """Run ``await job(gateway)`` on the feed loop, through the consumer's own gateway (so
+        ccxt's rate limiter and the retry policy see these calls with the snapshots); the
+        returned future completes on the feed thread (cancelled when the feed stops first).
+        Call after :meth:`start`."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the feed runner is not started")
+
+        async def run():
+            while self.consumer.gateway is None:  # created as the consumer starts
+                await asyncio.sleep(0.01)
+            return await job(self.consumer.gateway)
+
+        return asyncio.run_coroutine_threadsafe(run(), loop)
 
     def health(self, book_depth: int | None = None) -> dict:
         return self.consumer.health(book_depth)

@@ -20,6 +20,11 @@ parsed record in a :class:`tui.sources.session_state.SessionPublisher`; a second
 publishes the changed symbols into ``state`` every ``publish_interval`` seconds (50 ms), so the UI
 pulls at most 20 new views per second per symbol however fast the exchange sends. There are no
 exchange keys: ``submit`` and ``precheck`` fail with ``NotTradable``.
+
+On start the source also fetches each symbol's candle history (the last 720 closed 1m klines,
+and 600 1s klines on Binance spot) as one job on the feed loop and seeds it into ``state`` from
+the publishing thread (:mod:`tui.sources.feed_history`); ``health()`` says how that went per
+symbol (``history``). ``history=False`` leaves the charts to live trades only.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import orjson
 from core.instruments import Instrument
 from core.market_state import MarketState
 from feeds.live import FeedConfig, FeedRunner
+from tui.sources.feed_history import FeedHistory
 from tui.sources.session_state import ReadOnlySource, SessionPublisher
 
 log = logging.getLogger(__name__)
@@ -135,7 +141,7 @@ class FeedSource(ReadOnlySource):
     replay = None
 
     def __init__(self, spec: FeedSpec, symbols: list[str], publish_interval: float = 0.05,
-                 record: str | None = None) -> None:
+                 record: str | None = None, history: bool = True) -> None:
         if not symbols:
             raise ValueError(f"source {spec.name}: no symbols to subscribe")
         self.spec = spec
@@ -148,6 +154,7 @@ class FeedSource(ReadOnlySource):
         self.runner = FeedRunner(self.config)
         self.publisher = SessionPublisher(self.state, self.runner.consumer.session, time.time_ns, self.runner.lock)
         self.config.on_event = self.publisher.on_event
+        self.history = FeedHistory(spec.exchange, list(symbols), self.publisher) if history else None
         self._stop = threading.Event()
         self._pump = threading.Thread(target=self._publish_loop, name=f"publish-{spec.exchange}", daemon=True)
         self._started = False
@@ -166,6 +173,8 @@ class FeedSource(ReadOnlySource):
     def start(self) -> None:
         self._started = True
         self.runner.start()
+        if self.history is not None:
+            self.history.start(self.runner)  # REST on the feed loop; seeded by the publishing thread
         self._pump.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -175,6 +184,8 @@ class FeedSource(ReadOnlySource):
             self._pump.join(timeout)
         if self._started:
             self.runner.stop(settle=0.0, timeout=timeout)
+        if self.history is not None:
+            self.history.apply()
         self.publisher.flush()
 
     def clock_ns(self) -> int:
@@ -205,7 +216,21 @@ class FeedSource(ReadOnlySource):
                 "connected": conn["connected"],
                 "last_error": conn.get("last_error") or (repr(self.runner.error) if self.runner.error else None),
             }
-        return self.publisher.health(extra)
+        rows = self.publisher.health(extra)
+        if self.history is not None:
+            self._add_history(rows)
+        return rows
+
+    def _add_history(self, rows: dict[str, dict]) -> None:
+        """Each symbol's candle history (``history``: "720 1m + 600 1s candles", "loading",
+        "failed: <reason>"); a symbol the feed has not named yet gets a row of its own."""
+        by_norm = {_norm(row.get("exchange_symbol") or row.get("symbol", "")): row for row in rows.values()}
+        for asked, fields in self.history.rows().items():
+            row = by_norm.get(_norm(asked))
+            if row is None:
+                row = rows[f"{self.spec.exchange}:{asked}"] = {"exchange": self.spec.exchange, "symbol": asked,
+                                                               "state": "waiting"}
+            row.update(fields)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -215,6 +240,8 @@ class FeedSource(ReadOnlySource):
     def _publish_loop(self) -> None:
         while not self._stop.wait(self.publish_interval):
             try:
+                if self.history is not None:
+                    self.history.apply()
                 self.publisher.flush()
             except Exception:  # a publishing bug must be visible, not kill the feed silently
                 log.exception("publishing %s failed", self.name)
