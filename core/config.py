@@ -258,6 +258,9 @@ class UiConfig(_Section):
         "tickdesk-dark", description="Theme name: tickdesk-dark or tickdesk-light.")
     refresh_hz: StrictInt = Field(15, ge=1, le=60, description="How often the screens pull market data (per second).")
     symbol: Symbol | None = Field(None, description="Symbol shown first (default: the source's first).")
+    # The candle chart's timeframes (tui.widgets.candles.TIMEFRAMES; a test keeps them in step).
+    timeframe: Literal["1s", "1m", "5m", "15m", "1h"] = Field(
+        "1m", description="The candle chart's timeframe at start (t / T cycle it).")
     source: str = Field("sim", min_length=1, description="Market source: sim, binance, okx, emulator:URL or replay:FILE.")
 
 

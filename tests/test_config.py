@@ -205,6 +205,7 @@ def test_show_output_is_a_valid_config(tmp_path):
         ("[risk\n", "invalid TOML: "),
         ("[ui]\nrefresh_hz = 0\n", "ui.refresh_hz: expected a value greater than or equal to 1"),
         ("[ui]\ntheme = \"dracula\"\n", "ui.theme: expected 'tickdesk-dark' or 'tickdesk-light'"),
+        ("[ui]\ntimeframe = \"2m\"\n", "ui.timeframe: expected '1s', '1m', '5m', '15m' or '1h'"),
         ("[keys]\n\"Order Buy\" = \"f\"\n", "keys: 'Order Buy' is not a binding id"),
         ("[keys]\n\"order.buy\" = \"ctrl+\"\n", "keys: order.buy: 'ctrl+' is not a key name"),
         ("[keys]\n\"order.buy\" = 3\n", "keys: order.buy: expected a key"),

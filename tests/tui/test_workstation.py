@@ -162,11 +162,24 @@ def test_the_config_allows_exactly_the_workstations_themes():
     assert set(typing.get_args(UiConfig.model_fields["theme"].annotation)) == {t.name for t in THEMES} == {DARK, LIGHT}
 
 
-async def test_the_light_theme_from_the_config_is_the_one_shown(tmp_path):
-    app = make_app(settings_from(tmp_path, '[ui]\ntheme = "tickdesk-light"\n'))
+def test_the_config_allows_exactly_the_charts_timeframes():
+    import typing
+
+    from core.config import UiConfig
+    from tui.widgets.candles import TIMEFRAMES
+
+    assert list(typing.get_args(UiConfig.model_fields["timeframe"].annotation)) == list(TIMEFRAMES)
+
+
+async def test_theme_and_chart_timeframe_from_the_config(tmp_path):
+    app = make_app(settings_from(tmp_path, '[ui]\ntheme = "tickdesk-light"\ntimeframe = "1s"\n'))
     async with app.run_test(size=(120, 40)) as pilot:
         await freeze_pump(pilot)
+        await step(pilot, 30)
         assert app.theme == LIGHT and app.get_css_variables()["bid"] != ""
+        chart = app.screen.query_one("#candles")
+        view = app.source.state.view(app.screen.symbol)
+        assert chart.timeframe == "1s" and len(chart.bars) == len(view.candles_1s) >= 3  # 3 s: a bar a second
 
 
 async def test_a_key_remapped_in_the_config_file_works_and_help_shows_it(tmp_path):

@@ -78,7 +78,7 @@ class TradeScreen(PumpedScreen):
         with Horizontal(id="main"):
             yield Ladder(id="ladder", clock=self.app.wall_clock)
             with Vertical(id="center"):
-                yield CandleChart(id="candles")
+                yield CandleChart(self.app.settings.ui.timeframe, id="candles")
                 yield DepthChart(id="depth")
             yield Tape(id="tape")
         with TabbedContent(id="account", initial="tab-orders"):
