@@ -145,3 +145,27 @@ def test_rest_down_fails_the_history_and_the_okx_book_still_syncs(shared_data):
     assert view.bids and view.asks and 1 <= len(view.candles_1m) <= 2  # live only: an 11 s recording
     assert row["history"].startswith("failed: 1m: okx load_markets: ") and "after 4 attempts" in row["history"]
     assert row["history_candles"] == {}
+
+
+def test_plan_grid_and_health_text():
+    from tui.sources.feed_history import SymbolHistory, history_instrument, history_plan
+    from tui.sources.session_state import instrument_for
+
+    assert history_plan("binance") == (("1m", 60, 720), ("1s", 1, 600))
+    assert history_plan("binanceusdm") == history_plan("okx") == (("1m", 60, 720),)
+    rows = [(0, "61837.63000000", "61855.37000000", "61824.00000000", "61828.00000000", "12.43238000", 875),
+            (60, "61828.10", "61860.80", "61780", "61782.2", "0", 0)]
+    ins = history_instrument("BTC/USDT", rows, None)
+    assert (ins.tick_size, ins.lot_size) == (Decimal("0.01"), Decimal("0.00001"))
+    live = instrument_for("BTC/USDT", Decimal("0.001"), Decimal("0.1"))
+    assert (history_instrument("BTC/USDT", rows, live).tick_size, history_instrument("BTC/USDT", rows, live).lot_size) \
+        == (Decimal("0.001"), Decimal("0.00001"))
+    h = SymbolHistory("BTCUSDT")
+    assert h.text() == "loading"
+    h.state, h.counts, h.errors = "ok", {"1m": 720, "1s": 600}, {}
+    assert h.text() == "720 1m + 600 1s candles"
+    h.counts, h.errors = {"1m": 12}, {"1s": "no 1s klines"}
+    assert h.text() == "12 1m candles (1s: no 1s klines)"
+    h.state, h.counts, h.errors = "failed", {}, {"1m": "REST down"}
+    assert h.row() == {"history": "failed: 1m: REST down", "history_state": "failed", "history_candles": {},
+                       "history_errors": {"1m": "REST down"}}

@@ -17,6 +17,7 @@ and each symbol's health row says ``history``: ``"720 1m + 600 1s candles"``, ``
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import threading
@@ -79,10 +80,18 @@ class FeedHistory:
     # ------------------------------------------------------------------ feed loop
     def start(self, runner) -> None:
         """Queue the fetch on the feed's loop (returns at once)."""
-        self.future = runner.run_rest(self._fetch_all)
+        consumer = runner.consumer
+        # After the consumer has resolved its symbols (markets loaded, or failed): the markets
+        # are then cached, not asked for a second time at once (exchangeInfo weighs 20 on Binance).
+        resolved = lambda: bool(consumer.symbols) or consumer.markets_error is not None  # noqa: E731
+        self.future = runner.run_rest(lambda gateway: self._fetch_all(gateway, resolved))
         self.future.add_done_callback(self._done)
 
-    async def _fetch_all(self, gateway: ExchangeGateway) -> None:
+    async def _fetch_all(self, gateway: ExchangeGateway, resolved=lambda: True, wait: float = 30.0) -> None:
+        for _ in range(int(wait / 0.05)):
+            if resolved():
+                break
+            await asyncio.sleep(0.05)
         for hist in self.symbols.values():
             try:
                 market_id, unified = await _resolve(gateway, hist.asked)
