@@ -123,6 +123,7 @@ class TradeScreen(PumpedScreen):
     def pump(self) -> None:
         src = self.app.source
         clock = self.app.wall_clock
+        self._follow_symbols(src.symbols)
         acct = src.account()
         if acct is not None and self.gate.changed("account", acct.version):
             self._show_account(acct)
@@ -248,9 +249,20 @@ class TradeScreen(PumpedScreen):
         self.app.push_screen(ModifyOrderModal(message.order), callback=self.send)
 
     # --- navigation ----------------------------------------------------------------------
+    def _follow_symbols(self, symbols: list[str]) -> None:
+        """Keep showing the same market when the source renames its symbols: a feed source
+        lists the names it was asked for (``BTCUSDT``) until the exchange has said the unified
+        ones (``BTC/USDT``), and the screen picked its symbol from the first list."""
+        if not symbols or self.symbol in symbols:
+            return
+        same = [s for s in symbols if _compact(s) == _compact(self.symbol)]
+        wanted = self.app.settings.ui.symbol
+        self.symbol = same[0] if same else (wanted if wanted in symbols else symbols[0])
+
     def action_symbol(self, step: int) -> None:
         syms = self.app.source.symbols
-        self.symbol = syms[(syms.index(self.symbol) + step) % len(syms)]
+        here = syms.index(self.symbol) if self.symbol in syms else -step
+        self.symbol = syms[(here + step) % len(syms)]
 
     def action_timeframe(self) -> None:
         chart = self.query_one(CandleChart)
@@ -263,3 +275,8 @@ class TradeScreen(PumpedScreen):
             return
         self.query_one(TabbedContent).active = f"tab-{pane}"
         self.query_one(f"#{pane}").focus()
+
+
+def _compact(symbol: str) -> str:
+    """``BTC/USDT``, ``BTCUSDT`` and ``btc-usdt`` alike: letters and digits of the pair."""
+    return "".join(ch for ch in symbol.split(":")[0].upper() if ch.isalnum())
