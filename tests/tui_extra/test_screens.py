@@ -97,6 +97,16 @@ async def test_health_screen_rows_match_the_source(shared_data, tmp_path):
         src.stop()
 
 
+def test_health_cells_show_the_feeds_candle_history():
+    from tui.screens.health import HealthTable, health_cells
+
+    assert [c for c, _ in HealthTable.COLUMNS][-1] == "history"
+    row = {"state": "synced", "history": "720 1m + 600 1s candles"}
+    assert health_cells("binance:BTC/USDT", row)[-1] == "720 1m + 600 1s candles"
+    assert health_cells("sim:BTC/USDT", {"state": "live"})[-1] == "-"  # sources without history
+    assert len(health_cells("x", row)) == len(HealthTable.COLUMNS)
+
+
 async def test_health_screen_highlights_a_stopped_feed(tmp_path):
     from tui.screens.health import FeedHealthScreen
 

@@ -60,6 +60,7 @@ def health_cells(key: str, row: dict) -> tuple[str, ...]:
         f"{_num(lag.get('p50'))} / {_num(lag.get('p99'))}",
         _age(row.get("last_update_age_ms")),
         _num(row.get("reconnects", 0)),
+        str(row.get("history", "-")),  # exchange feeds: the candle history fetched at start
     )
 
 
@@ -74,6 +75,7 @@ class HealthTable(DiffTable):
         ("lag", "Lag p50/p99 ms"),
         ("age", "Last update"),
         ("reconnects", "Reconnects"),
+        ("history", "History"),
     )
 
 
