@@ -30,16 +30,17 @@ async def test_the_trade_screen_follows_the_feeds_unified_names_and_shows_the_bo
         app = WorkstationApp(src, settings)
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.screen
+            ladder = screen.query_one(Ladder)
             for _ in range(400):  # up to ~40 s for the feed to connect, snapshot and publish
                 await pilot.pause(0.1)
-                view = src.state.view("BTC/USDT")
-                if screen.symbol == "BTC/USDT" and view is not None and view.bids and screen.query_one(Ladder).view is not None:
+                shown = ladder.view
+                if screen.symbol == "BTC/USDT" and shown is not None and shown.bids and shown.asks:
                     break
             assert src.symbols == ["BTC/USDT"] and screen.symbol == "BTC/USDT"
-            ladder = screen.query_one(Ladder)
-            assert ladder.view is not None and ladder.view.symbol == "BTC/USDT"
+            assert shown.symbol == "BTC/USDT" and shown.bids and shown.asks
             rows = [ladder.row_text(y) for y in range(ladder.size.height)]
-            assert any(ladder.view.bids[0].price in r for r in rows) or any(
-                ladder.view.asks[0].price in r for r in rows)
+            # the touch is on the ladder (the view it shows now may be newer than ``shown``)
+            now = ladder.view
+            assert any(now.bids[0].price in r for r in rows) or any(now.asks[0].price in r for r in rows)
             await pilot.press("right_square_bracket")  # one symbol: stays, no error
             assert screen.symbol == "BTC/USDT"
