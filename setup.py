@@ -30,6 +30,7 @@ class OptionalBuildExt(build_ext):
             super().run()
         except Exception as exc:  # noqa: BLE001 - any toolchain failure means "pure path"
             self._skip("all extensions", exc)
+        _compile_sources()
 
     def build_extension(self, ext: Extension) -> None:
         try:
@@ -50,6 +51,27 @@ class OptionalBuildExt(build_ext):
             "installing without it: the pure-Python feed path will be used (same results, slower).",
             file=sys.stderr,
         )
+
+
+def _compile_sources() -> None:
+    """Byte-compile the packages in the source tree (``pip install -e .`` runs build_ext).
+
+    An editable install imports the sources in place, and where ``PYTHONDONTWRITEBYTECODE`` is
+    set (it is on our machines) Python never caches their bytecode, so every ``tickdesk`` start
+    compiled ~200 modules again: about 0.4 s of the workstation's start-up (1.8-2.5 s against
+    1.4-1.7 s measured in tmux). Python still reads the cached files and recompiles, in memory,
+    only a module edited since."""
+    import compileall
+    import os
+
+    root = os.path.dirname(os.path.abspath(__file__))
+    for package in ("core", "feeds", "strategies", "tui"):
+        path = os.path.join(root, package)
+        if os.path.isdir(path):
+            try:
+                compileall.compile_dir(path, quiet=1)
+            except Exception as exc:  # noqa: BLE001 - a speed-up only: never fail the install
+                print(f"WARNING: tickdesk: could not byte-compile {package}: {exc}", file=sys.stderr)
 
 
 setup(ext_modules=EXTENSIONS, cmdclass={"build_ext": OptionalBuildExt})
