@@ -73,9 +73,7 @@ async def backfill(
     interval = INTERVALS[ex].get(tf)
     if interval is None:
         raise ValueError(f"{ex} has no {tf} klines (one of {', '.join(INTERVALS[ex])})")
-    markets = await gateway.load_markets()
-    market_id = await gateway.market_id(symbol)
-    unified = markets[symbol]["symbol"] if symbol in markets else gateway.ccxt.markets_by_id[symbol][0]["symbol"]
+    market_id, unified = await gateway.market(symbol)
     res = BackfillResult(ex, unified, market_id, tf, since_ms, until_ms)
     width_ms = TF_NS[tf] // 1_000_000
     now = int(time.time() * 1000) if now_ms is None else now_ms

@@ -197,11 +197,18 @@ class ExchangeGateway:
 
     async def market_id(self, symbol: str) -> str:
         """Exchange id (``BTCUSDT``, ``BTC-USDT``) of a unified symbol (or an id given as is)."""
+        return (await self.market(symbol))[0]
+
+    async def market(self, symbol: str) -> tuple[str, str]:
+        """``(exchange id, unified name)`` of a symbol given either way (GatewayError when
+        unknown)."""
         markets = await self.load_markets()
         if symbol in markets:
-            return markets[symbol]["id"]
-        if symbol in self.ccxt.markets_by_id:
-            return symbol
+            return markets[symbol]["id"], markets[symbol]["symbol"]
+        by_id = self.ccxt.markets_by_id.get(symbol)
+        if by_id:
+            market = by_id[0] if isinstance(by_id, list) else by_id
+            return symbol, market["symbol"]
         raise GatewayError(f"{self.exchange}: unknown symbol {symbol!r}", "bad_symbol", False)
 
     # ------------------------------------------------------------------ depth, klines

@@ -123,7 +123,8 @@ class TradeScreen(PumpedScreen):
     def pump(self) -> None:
         src = self.app.source
         clock = self.app.wall_clock
-        self._follow_symbols(src.symbols)
+        symbols = src.symbols  # a feed source builds the list on each read: once per tick
+        self._follow_symbols(symbols)
         acct = src.account()
         if acct is not None and self.gate.changed("account", acct.version):
             self._show_account(acct)
@@ -141,7 +142,7 @@ class TradeScreen(PumpedScreen):
             chart.show(view)
             self.query_one(DepthChart).show(view)
         ticker = self.query_one(TickerBar)
-        views = [v for v in (src.state.view(s) for s in src.symbols) if v is not None]
+        views = [v for v in (src.state.view(s) for s in symbols) if v is not None]
         if self.gate.changed("ticker", tuple(v.version for v in views)):
             ticker.show(views)
         if self._ticks % HEALTH_EVERY == 0:

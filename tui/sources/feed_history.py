@@ -167,15 +167,14 @@ class FeedHistory:
 
 
 async def _resolve(gateway: ExchangeGateway, symbol: str) -> tuple[str, str]:
-    """(exchange id, unified name) of a symbol given either way (GatewayError when unknown)."""
-    markets = await gateway.load_markets()
-    market = markets.get(symbol) or markets.get(symbol.upper())
-    if market is None:
-        by_id = gateway.ccxt.markets_by_id.get(symbol) or gateway.ccxt.markets_by_id.get(symbol.upper())
-        market = by_id[0] if isinstance(by_id, list) and by_id else by_id
-    if not market:
-        raise GatewayError(f"{gateway.exchange}: unknown symbol {symbol!r}", "bad_symbol", False)
-    return market["id"], market["symbol"]
+    """(exchange id, unified name) of a symbol given either way, in any case (GatewayError
+    when unknown)."""
+    try:
+        return await gateway.market(symbol)
+    except GatewayError:
+        if symbol == symbol.upper():
+            raise
+        return await gateway.market(symbol.upper())
 
 
 def history_instrument(name: str, rows: list[tuple], live: Instrument | None) -> Instrument:
